@@ -1,0 +1,123 @@
+// WindowTable: per-address sliding windows of offences and bans, held in a memory
+// region the caller provides (apr_shm in httpd; plain memory or a shared mmap in
+// tests) and used by many processes and threads at once. The region holds no
+// pointers, only offsets, and starts with a header (magic, layout version,
+// capacity, sizes), so an incompatible region is re-initialised, never misread.
+//
+// A WindowTable object is a small handle onto the region: copy it freely; every
+// process that maps the region at any address makes its own handle with attach().
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include "xmlrpcguard/address.hpp"
+
+namespace xmlrpcguard {
+
+// fail2ban semantics: ban when at least `maxretry` offences fall within the last
+// `findtime` seconds.
+struct WindowRule {
+    std::uint32_t findtime = 3600;
+    std::uint32_t maxretry = 3;
+};
+
+enum class BanReason : std::uint8_t { None, AuthFailure, PingbackError, LoginFailure, Manual };
+const char* to_string(BanReason reason) noexcept;
+
+struct RecordOutcome {
+    std::uint32_t in_window = 0;  // offences of this address within findtime, this call's included
+    bool reached = false;         // in_window >= maxretry
+};
+
+// A consistent copy of one entry, for listing.
+struct EntryView {
+    Address address;
+    std::int64_t last_offence = 0;  // seconds since the epoch; 0 = never
+    std::uint32_t in_window = 0;    // offences within the findtime given to for_each
+    std::int64_t banned_since = 0;  // 0 = not banned
+    std::int64_t banned_until = 0;  // 0 = not banned
+    BanReason reason = BanReason::None;
+    std::uint32_t times_banned = 0;
+};
+
+struct TableStats {
+    std::size_t capacity = 0;
+    std::size_t used = 0;
+    std::size_t banned = 0;           // entries with banned_until > now
+    std::uint64_t evictions = 0;      // unbanned entries evicted to make room
+    std::uint64_t refused_full = 0;   // records refused because only bans remained
+};
+
+class WindowTable {
+public:
+    // The largest maxretry the table counts exactly (it keeps that many recent
+    // offence times per address); the directive refuses larger values.
+    static constexpr std::uint32_t kMaxRetryLimit = 32;  // implementation may lower/raise; keep >= 16
+
+    // Bytes a region must have for `capacity` addresses (header included).
+    static std::size_t region_size(std::size_t capacity) noexcept;
+
+    enum class Attach : std::uint8_t {
+        Reused,       // the header matched: existing entries kept
+        Initialised,  // blank or incompatible region: formatted anew
+    };
+
+    // Attaches to `base` (at least region_size(capacity) bytes, suitably aligned
+    // for 64-byte cache lines). Must not race with another attach to the same
+    // region; httpd does it once in the parent.
+    static std::pair<WindowTable, Attach> attach(void* base, std::size_t bytes,
+                                                 std::size_t capacity);
+
+    // Opens a region formatted by attach() elsewhere, without changing it; nullopt
+    // if the header does not match this layout.
+    static std::optional<WindowTable> open(void* base, std::size_t bytes) noexcept;
+
+    // Adds `count` offences at time `now` (seconds since the epoch). Never fails:
+    // when the table is full it evicts the least recently offending unbanned entry
+    // near the key; when only bans remain the record is refused (counted in stats)
+    // and the outcome says not reached.
+    RecordOutcome record(const Address& address, std::int64_t now, std::uint32_t count,
+                         WindowRule rule);
+
+    // Bans until `until`. Returns true when this call banned an address that was
+    // not banned at `now` (so exactly one caller reports a new ban); a ban of an
+    // already banned address extends it to the later `until`.
+    bool ban(const Address& address, std::int64_t now, std::int64_t until, BanReason reason);
+
+    // Lifts a ban and forgets the window. Returns true if the address was banned.
+    bool unban(const Address& address, std::int64_t now);
+
+    // Runs on every request of a guarded vhost: lock-free, allocation-free.
+    bool banned(const Address& address, std::int64_t now) const noexcept;
+
+    // Copies of every used entry, each one consistent, safe while others write.
+    template <class Visitor>
+    void for_each(std::int64_t now, std::uint32_t findtime, Visitor&& visit) const {
+        visit_entries(now, findtime, &call_visitor<Visitor>, &visit);
+    }
+
+    // Carries every entry of `other` over (a resized table after a restart).
+    void copy_from(const WindowTable& other, std::int64_t now);
+
+    TableStats stats(std::int64_t now) const noexcept;
+    std::size_t capacity() const noexcept;
+
+private:
+    struct Header;
+    explicit WindowTable(Header* header) noexcept : header_(header) {}
+
+    template <class Visitor>
+    static void call_visitor(void* visitor, const EntryView& entry) {
+        (*static_cast<std::remove_reference_t<Visitor>*>(visitor))(entry);
+    }
+    void visit_entries(std::int64_t now, std::uint32_t findtime,
+                       void (*fn)(void*, const EntryView&), void* ctx) const;
+
+    Header* header_;
+};
+
+}  // namespace xmlrpcguard

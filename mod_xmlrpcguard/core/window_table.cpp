@@ -1,0 +1,1 @@
+// Placeholder: WindowTable lands with its issue.
