@@ -3,7 +3,7 @@
 
 XRG_BUILD_PACKAGES=(
   cmake ninja-build g++ pkg-config
-  apache2-dev libapr1-dev libaprutil1-dev libxml2-dev libipset-dev
+  apache2-dev libapr1-dev libaprutil1-dev libxml2-dev libipset-dev libcap-dev
 )
 XRG_TEST_PACKAGES=(
   clang libclang-rt-14-dev libboost-test-dev libbenchmark-dev
