@@ -1,20 +1,49 @@
 #include "xmlrpcguard/login_marker.hpp"
 
+#include <array>
+
 namespace xmlrpcguard {
 
+namespace {
+
+using Marker = LoginMarkerFinder;
+constexpr std::size_t kLength = Marker::kMarker.size();
+
+// Knuth-Morris-Pratt: fallback[n] is the longest proper prefix of the marker that is
+// also a suffix of its first n bytes. A partial match such as `id="logi` followed by
+// `d` must fall back to `id` (its own tail), not to nothing: the marker's inner "i"
+// makes a naive restart miss `id="logid="login_error"`.
+constexpr std::array<std::size_t, kLength + 1> make_fallback() {
+    std::array<std::size_t, kLength + 1> fallback{};
+    std::size_t border = 0;
+    for (std::size_t n = 2; n <= kLength; ++n) {
+        while (border > 0 && Marker::kMarker[n - 1] != Marker::kMarker[border]) {
+            border = fallback[border];
+        }
+        if (Marker::kMarker[n - 1] == Marker::kMarker[border]) {
+            ++border;
+        }
+        fallback[n] = border;
+    }
+    return fallback;
+}
+
+constexpr auto kFallback = make_fallback();
+
+}  // namespace
+
 void LoginMarkerFinder::feed(std::span<const char> bytes) noexcept {
-    // The marker has no proper prefix that is also its suffix (no repeated border),
-    // so on a mismatch the only partial match worth keeping starts at this byte.
     for (char c : bytes) {
         if (found_) {
             return;
         }
+        while (matched_ > 0 && c != kMarker[matched_]) {
+            matched_ = kFallback[matched_];
+        }
         if (c == kMarker[matched_]) {
             ++matched_;
-        } else {
-            matched_ = c == kMarker[0] ? 1 : 0;
         }
-        if (matched_ == kMarker.size()) {
+        if (matched_ == kLength) {
             found_ = true;
         }
     }

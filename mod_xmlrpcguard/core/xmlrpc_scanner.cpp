@@ -1,14 +1,217 @@
-// Placeholder: the scanner lands with the foundation issue.
 #include "xmlrpcguard/xmlrpc_scanner.hpp"
 
+#include <charconv>
+#include <limits>
+
+#include "sax_push_parser.hpp"
+#include "xmlrpc_reader.hpp"
+
 namespace xmlrpcguard {
+
 const char* to_string(ScanStatus status) noexcept {
     switch (status) {
-        case ScanStatus::Incomplete: return "incomplete";
-        case ScanStatus::Complete: return "complete";
-        case ScanStatus::OverLimit: return "over_limit";
-        case ScanStatus::Malformed: return "malformed";
+        case ScanStatus::Incomplete:
+            return "incomplete";
+        case ScanStatus::Complete:
+            return "complete";
+        case ScanStatus::OverLimit:
+            return "over_limit";
+        case ScanStatus::Malformed:
+            return "malformed";
     }
     return "unknown";
 }
+
+namespace {
+
+using detail::ItemList;
+using detail::ListItem;
+
+constexpr std::string_view kMulticall = "system.multicall";
+
+// A well-formed document whose root is not the expected one is not XML-RPC.
+ScanStatus final_status(ScanStatus parsed, std::string_view root, std::string_view expected) {
+    if (parsed == ScanStatus::Complete && root != expected) {
+        return ScanStatus::Malformed;
+    }
+    return parsed;
+}
+
+// PHP's (int) of the trimmed text, clamped to 32 bits: an out-of-range code is
+// neither 403 nor 48, and stays so.
+std::int32_t fault_code_of(const ListItem& item) {
+    if (item.key_kind != ListItem::KeyKind::Int) {
+        return 0;
+    }
+    std::string_view text = item.key_text;
+    bool negative = !text.empty() && text.front() == '-';
+    if (!text.empty() && (text.front() == '-' || text.front() == '+')) {
+        text.remove_prefix(1);
+    }
+    std::uint64_t magnitude = 0;
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), magnitude);
+    (void)end;
+    constexpr auto kMax = std::numeric_limits<std::int32_t>::max();
+    if (error == std::errc::result_out_of_range || magnitude > std::uint64_t{kMax}) {
+        return negative ? std::numeric_limits<std::int32_t>::min() : kMax;
+    }
+    auto value = static_cast<std::int32_t>(magnitude);
+    return negative ? -value : value;
+}
+
+bool is_fault_struct(const ListItem& item) {
+    return item.is_struct && item.key_kind != ListItem::KeyKind::None;
+}
+
+// feed()/finish() common to both scanners: the verdict is drawn once, at the first
+// finish(); bytes after it are ignored.
+template <class Impl>
+struct ScanSteps {
+    void feed(std::span<const char> bytes) {
+        auto& self = static_cast<Impl&>(*this);
+        if (!concluded) {
+            self.parser.feed(bytes);
+            self.result.status = self.parser.status();
+        }
+    }
+    void finish() {
+        auto& self = static_cast<Impl&>(*this);
+        if (!concluded) {
+            self.parser.finish();
+            self.conclude();
+            concluded = true;
+        }
+    }
+    bool concluded = false;
+};
+
+}  // namespace
+
+// ---- request ---------------------------------------------------------------------
+
+struct RequestScanner::Impl final : detail::XmlRpcReader, ScanSteps<RequestScanner::Impl> {
+    explicit Impl(ScanLimits limits) : XmlRpcReader("methodName"), parser(*this, limits) {}
+
+    // system.multicall runs params[0] when it is the only parameter, else every
+    // parameter: both lists are kept until the end says which one WordPress runs.
+    struct CallList {
+        std::vector<std::string> methods;
+        std::size_t seen = 0;
+    };
+
+    void on_item(ItemList list, const ListItem& item) override {
+        CallList& calls = list == ItemList::TopLevelValues ? parameters : first_parameter;
+        if (calls.seen++ < parser.limits().max_calls) {
+            bool named = item.is_struct && item.key_kind == ListItem::KeyKind::String;
+            calls.methods.emplace_back(named ? std::string_view(item.key_text) : "");
+        }
+    }
+
+    void conclude() {
+        result.status = final_status(parser.status(), root(), "methodCall");
+        result.method = method_name();
+        if (result.method == kMulticall) {
+            CallList& run = top_level_values() == 1 ? first_parameter : parameters;
+            result.calls = std::move(run.methods);
+            result.calls_seen = run.seen;
+        }
+    }
+
+    void clear() {
+        XmlRpcReader::clear();
+        parser.reset();
+        parameters = {};
+        first_parameter = {};
+        result = {};
+        concluded = false;
+    }
+
+    detail::SaxPushParser parser;
+    CallList parameters;
+    CallList first_parameter;
+    RequestScan result;
+};
+
+RequestScanner::RequestScanner(ScanLimits limits) : impl_(std::make_unique<Impl>(limits)) {}
+RequestScanner::~RequestScanner() = default;
+
+void RequestScanner::feed(std::span<const char> bytes) {
+    impl_->feed(bytes);
+}
+void RequestScanner::finish() {
+    impl_->finish();
+}
+
+void RequestScanner::reset() {
+    impl_->clear();
+}
+
+const RequestScan& RequestScanner::result() const noexcept {
+    return impl_->result;
+}
+
+// ---- response --------------------------------------------------------------------
+
+struct ResponseScanner::Impl final : detail::XmlRpcReader, ScanSteps<ResponseScanner::Impl> {
+    explicit Impl(ScanLimits limits) : XmlRpcReader("faultCode"), parser(*this, limits) {}
+
+    void on_item(ItemList list, const ListItem& item) override {
+        if (list == ItemList::TopLevelValues) {
+            if (top_level_values() == 1) {
+                first_value_faulted = is_fault_struct(item);
+                first_value_code = fault_code_of(item);
+            }
+            return;
+        }
+        CallOutcome outcome{is_fault_struct(item), 0};
+        if (outcome.fault) {
+            outcome.fault_code = fault_code_of(item);
+        }
+        result.faults_403 += outcome.fault && outcome.fault_code == 403;
+        if (result.results_seen++ < parser.limits().max_calls) {
+            result.results.push_back(outcome);
+        }
+    }
+
+    void conclude() {
+        result.status = final_status(parser.status(), root(), "methodResponse");
+        result.fault = message_type() == "fault";
+        if (result.fault && first_value_faulted) {
+            result.fault_code = first_value_code;
+        }
+    }
+
+    void clear() {
+        XmlRpcReader::clear();
+        parser.reset();
+        first_value_faulted = false;
+        first_value_code = 0;
+        result = {};
+        concluded = false;
+    }
+
+    detail::SaxPushParser parser;
+    bool first_value_faulted = false;
+    std::int32_t first_value_code = 0;
+    ResponseScan result;
+};
+
+ResponseScanner::ResponseScanner(ScanLimits limits) : impl_(std::make_unique<Impl>(limits)) {}
+ResponseScanner::~ResponseScanner() = default;
+
+void ResponseScanner::feed(std::span<const char> bytes) {
+    impl_->feed(bytes);
+}
+void ResponseScanner::finish() {
+    impl_->finish();
+}
+
+void ResponseScanner::reset() {
+    impl_->clear();
+}
+
+const ResponseScan& ResponseScanner::result() const noexcept {
+    return impl_->result;
+}
+
 }  // namespace xmlrpcguard

@@ -140,4 +140,7 @@ BOOST_AUTO_TEST_CASE(login_marker_is_found_across_any_split) {
     BOOST_TEST(!find_in_pieces("id=\"login_erro", 3));
     BOOST_TEST(find_in_pieces("iid=\"login_error\"", 2));
     BOOST_TEST(find_in_pieces("id=\"lid=\"login_error\"", 1));
+    // A partial match whose own tail starts the marker (found by fuzz_config_values).
+    BOOST_TEST(find_in_pieces("id=\"logid=\"login_error\"", 1));
+    BOOST_TEST(find_in_pieces("id=\"logid=\"login_error\"", 100));
 }
