@@ -1,11 +1,94 @@
-// Placeholder module: registers itself and nothing else yet.
-#include <httpd.h>
-#include <http_config.h>
+// mod_xmlrpcguard: the module record and its hooks. Each hook reads as one sentence;
+// the work is in config.cpp, table_shm.cpp, filters.cpp, exchange.cpp and the core.
+// No C++ exception crosses into httpd: every entry point catches and logs.
+#include <httpd.h>  // first: the other httpd headers need its types
+
+#include <http_core.h>
+#include <http_protocol.h>
+#include <http_request.h>
+
+#include <exception>
+
+#include "config.hpp"
+#include "exchange.hpp"
+#include "filters.hpp"
+#include "glue.hpp"
+#include "log.hpp"
+#include "table_shm.hpp"
+
+namespace xmlrpcguard::httpd {
+namespace {
+
+// The parent, after every (re)read of the configuration: defaults filled in, and
+// the shared table attached (kept across graceful restarts).
+int post_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* s) noexcept {
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
+        return OK;  // the first, config-checking pass: nothing to attach yet
+    }
+    try {
+        resolve_defaults(s);
+    } catch (...) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    return attach_shared_table(s, static_cast<std::size_t>(config_of(s).table_size));
+}
+
+// Every request of a guarded server: a banned client gets 403, a POST to a guarded
+// script gets the two filters, everything else costs this one lookup.
+int guard_request(request_rec* r) {
+    const ServerConfig& config = config_of(r->server);
+    if (config.mode != GuardMode::On && config.mode != GuardMode::DetectOnly) {
+        return DECLINED;
+    }
+    auto client = Address::parse(r->useragent_ip ? r->useragent_ip : "");
+    if (!client || config.ignores(*client)) {
+        return DECLINED;
+    }
+    Address key = client->offender_key(static_cast<unsigned>(config.ipv6_prefix));
+    auto table = shared_table();
+    if (config.mode == GuardMode::On && table && table->banned(key, now_seconds())) {
+        log_denied(r, key);
+        return HTTP_FORBIDDEN;
+    }
+    if (r->method_number != M_POST) {
+        return DECLINED;
+    }
+    if (auto endpoint = guarded_endpoint(r, config)) {
+        add_filters(r, pool_new<GuardedExchange>(r->pool, r, *endpoint, key, config));
+    }
+    return DECLINED;
+}
+
+int post_read_request(request_rec* r) noexcept {
+    try {
+        return guard_request(r);
+    } catch (const std::exception& e) {
+        log_internal_error(r, "post_read_request", e.what());
+    } catch (...) {
+        log_internal_error(r, "post_read_request", "unknown exception");
+    }
+    return DECLINED;
+}
+
+void register_hooks(apr_pool_t*) {
+    ap_hook_post_config(post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+    // After mod_remoteip (APR_HOOK_FIRST), so useragent_ip is the real client.
+    ap_hook_post_read_request(post_read_request, nullptr, nullptr, APR_HOOK_MIDDLE);
+    register_filters();
+}
+
+}  // namespace
+}  // namespace xmlrpcguard::httpd
 
 extern "C" {
-static void xrg_register_hooks(apr_pool_t*) {}
-
 __attribute__((visibility("default"))) module AP_MODULE_DECLARE_DATA xmlrpcguard_module = {
-    STANDARD20_MODULE_STUFF, nullptr, nullptr, nullptr, nullptr, nullptr, xrg_register_hooks,
-    AP_MODULE_FLAG_NONE};
+    STANDARD20_MODULE_STUFF,
+    nullptr,  // per-directory config: the guard is configured per server
+    nullptr,
+    xmlrpcguard::httpd::create_server_config,
+    xmlrpcguard::httpd::merge_server_config,
+    xmlrpcguard::httpd::kDirectives,
+    xmlrpcguard::httpd::register_hooks,
+    AP_MODULE_FLAG_NONE,
+};
 }

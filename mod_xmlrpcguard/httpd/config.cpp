@@ -1,0 +1,303 @@
+// Directives and the vhost-over-server merge. Every refusal names the directive
+// and the value, so `apachectl configtest` tells the operator what to fix.
+#include "config.hpp"
+
+#include <apr_strings.h>
+#include <http_core.h>
+
+#include <cstring>
+#include <string_view>
+
+#include "xmlrpcguard/durations.hpp"
+
+namespace xmlrpcguard::httpd {
+
+const char* to_string(GuardMode mode) noexcept {
+    switch (mode) {
+        case GuardMode::On:
+            return "On";
+        case GuardMode::DetectOnly:
+            return "DetectOnly";
+        case GuardMode::Off:
+        case GuardMode::Unset:
+            break;
+    }
+    return "Off";
+}
+
+bool ServerConfig::ignores(const Address& client) const noexcept {
+    if (client.is_loopback()) {
+        return true;
+    }
+    const auto* blocks = reinterpret_cast<const Cidr*>(ignore->elts);
+    for (int i = 0; i < ignore->nelts; ++i) {
+        if (blocks[i].contains(client)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+namespace {
+
+constexpr std::int64_t kUnset = -1;
+constexpr std::int64_t kMinTableSize = 16;
+constexpr std::int64_t kMaxTableSize = 16 * 1024 * 1024;
+constexpr int kMinIPv6Prefix = 16;
+constexpr std::size_t kMaxIPSetName = 31;  // IPSET_MAXNAMELEN - 1
+
+ServerConfig& config_of(cmd_parms* cmd) {
+    return httpd::config_of(cmd->server);
+}
+
+const char* refuse(cmd_parms* cmd, const char* value, const char* why) {
+    return apr_psprintf(cmd->pool, "%s: invalid value '%s': %s", cmd->directive->directive, value,
+                        why);
+}
+
+// Scope "server": the main server config only, never inside <VirtualHost>.
+const char* server_only(cmd_parms* cmd) {
+    return ap_check_cmd_context(cmd, NOT_IN_VIRTUALHOST);
+}
+
+bool parse_count(const char* text, std::int64_t min, std::int64_t max, std::int64_t& out) {
+    if (*text == '\0' || std::strlen(text) > 12) {
+        return false;
+    }
+    std::int64_t value = 0;
+    for (const char* p = text; *p; ++p) {
+        if (*p < '0' || *p > '9') {
+            return false;
+        }
+        value = value * 10 + (*p - '0');
+    }
+    if (value < min || value > max) {
+        return false;
+    }
+    out = value;
+    return true;
+}
+
+const char* set_mode(cmd_parms* cmd, void*, const char* value) {
+    if (!strcasecmp(value, "On")) {
+        config_of(cmd).mode = GuardMode::On;
+    } else if (!strcasecmp(value, "Off")) {
+        config_of(cmd).mode = GuardMode::Off;
+    } else if (!strcasecmp(value, "DetectOnly")) {
+        config_of(cmd).mode = GuardMode::DetectOnly;
+    } else {
+        return refuse(cmd, value, "expected On, Off or DetectOnly");
+    }
+    return nullptr;
+}
+
+// The field a directive sets, from the offset its command_rec carries in cmd->info.
+template <class Field>
+Field& field_of(cmd_parms* cmd) {
+    auto offset = reinterpret_cast<std::uintptr_t>(cmd->info);
+    return *reinterpret_cast<Field*>(reinterpret_cast<char*>(&config_of(cmd)) + offset);
+}
+
+const char* set_duration(cmd_parms* cmd, void*, const char* value) {
+    auto seconds = parse_duration(value);
+    if (!seconds || *seconds == 0) {
+        return refuse(cmd, value, "expected a positive duration such as 3600, 10m, 1h or 1d");
+    }
+    field_of<std::int64_t>(cmd) = *seconds;
+    return nullptr;
+}
+
+const char* set_maxretry(cmd_parms* cmd, void*, const char* value) {
+    if (!parse_count(value, 1, WindowTable::kMaxRetryLimit, config_of(cmd).maxretry)) {
+        return refuse(cmd, value,
+                      apr_psprintf(cmd->pool, "expected a whole number from 1 to %u",
+                                   static_cast<unsigned>(WindowTable::kMaxRetryLimit)));
+    }
+    return nullptr;
+}
+
+const char* add_ignore(cmd_parms* cmd, void*, const char* value) {
+    auto cidr = Cidr::parse(value);
+    if (!cidr) {
+        return refuse(cmd, value,
+                      "expected an address or CIDR block (198.18.0.0/15, 2001:db8::/32)");
+    }
+    *static_cast<Cidr*>(apr_array_push(config_of(cmd).ignore)) = *cidr;
+    return nullptr;
+}
+
+// A guarded path is one path segment (a script name), not a path.
+const char* set_path(cmd_parms* cmd, void*, const char* value) {
+    if (*value == '\0' || std::strchr(value, '/') || !strcmp(value, ".") || !strcmp(value, "..")) {
+        return refuse(cmd, value, "expected one path segment such as xmlrpc.php");
+    }
+    field_of<const char*>(cmd) = value;
+    return nullptr;
+}
+
+const char* set_table_size(cmd_parms* cmd, void*, const char* value) {
+    if (const char* error = server_only(cmd)) {
+        return error;
+    }
+    if (!parse_count(value, kMinTableSize, kMaxTableSize, config_of(cmd).table_size)) {
+        return refuse(cmd, value,
+                      apr_psprintf(cmd->pool,
+                                   "expected a whole number from %" APR_INT64_T_FMT
+                                   " to %" APR_INT64_T_FMT "",
+                                   static_cast<apr_int64_t>(kMinTableSize),
+                                   static_cast<apr_int64_t>(kMaxTableSize)));
+    }
+    return nullptr;
+}
+
+bool valid_ipset_name(std::string_view name) {
+    if (name.empty() || name.size() > kMaxIPSetName) {
+        return false;
+    }
+    for (char c : name) {
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == '-' || c == '.';
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
+const char* set_ipset(cmd_parms* cmd, void*, const char* name4, const char* name6) {
+    if (const char* error = server_only(cmd)) {
+        return error;
+    }
+    ServerConfig& config = config_of(cmd);
+    if (!strcasecmp(name4, "none")) {
+        if (name6) {
+            return refuse(cmd, name6, "'none' takes no second set name");
+        }
+        config.ipset_given = 1;
+        config.ipset4 = config.ipset6 = nullptr;
+        return nullptr;
+    }
+    for (const char* name : {name4, name6}) {
+        if (name && !valid_ipset_name(name)) {
+            return refuse(cmd, name,
+                          "expected an ipset name of 1-31 letters, digits, '_', '-', '.'");
+        }
+    }
+    config.ipset_given = 1;
+    config.ipset4 = name4;
+    config.ipset6 = name6 ? name6 : apr_pstrcat(cmd->pool, name4, "6", nullptr);
+    return nullptr;
+}
+
+const char* set_ipv6_prefix(cmd_parms* cmd, void*, const char* value) {
+    std::int64_t prefix = 0;
+    if (!parse_count(value, kMinIPv6Prefix, 128, prefix)) {
+        return refuse(
+            cmd, value,
+            apr_psprintf(cmd->pool, "expected a prefix length from %d to 128", kMinIPv6Prefix));
+    }
+    config_of(cmd).ipv6_prefix = static_cast<int>(prefix);
+    return nullptr;
+}
+
+void* offset(std::size_t field) {
+    return reinterpret_cast<void*>(field);
+}
+
+// httpd's command table keeps every handler as one generic function pointer type.
+// (via void(*)(), the one function pointer type that converts to any other quietly).
+template <class Handler>
+cmd_func as_cmd(Handler handler) {
+    return reinterpret_cast<cmd_func>(reinterpret_cast<void (*)()>(handler));
+}
+
+}  // namespace
+
+const command_rec kDirectives[] = {
+    AP_INIT_TAKE1("XmlRpcGuard", as_cmd(set_mode), nullptr, RSRC_CONF,
+                  "On | Off | DetectOnly: guard this server's XML-RPC and login endpoints"),
+    AP_INIT_TAKE1("XmlRpcGuardFindTime", as_cmd(set_duration),
+                  offset(offsetof(ServerConfig, findtime)), RSRC_CONF,
+                  "window in which offences are counted (3600, 10m, 1h, 1d)"),
+    AP_INIT_TAKE1("XmlRpcGuardMaxRetry", as_cmd(set_maxretry), nullptr, RSRC_CONF,
+                  "offences within the window that ban the client"),
+    AP_INIT_TAKE1("XmlRpcGuardBanTime", as_cmd(set_duration),
+                  offset(offsetof(ServerConfig, bantime)), RSRC_CONF,
+                  "how long a ban lasts (3600, 10m, 1h, 1d)"),
+    AP_INIT_ITERATE("XmlRpcGuardIgnoreIP", as_cmd(add_ignore), nullptr, RSRC_CONF,
+                    "addresses or CIDR blocks never counted or banned (adds to the server's list)"),
+    AP_INIT_TAKE1("XmlRpcGuardXmlRpcPath", as_cmd(set_path),
+                  offset(offsetof(ServerConfig, xmlrpc_path)), RSRC_CONF,
+                  "path segment of the XML-RPC endpoint (default xmlrpc.php)"),
+    AP_INIT_TAKE1("XmlRpcGuardLoginPath", as_cmd(set_path),
+                  offset(offsetof(ServerConfig, login_path)), RSRC_CONF,
+                  "path segment of the login form (default wp-login.php)"),
+    AP_INIT_TAKE1("XmlRpcGuardTableSize", as_cmd(set_table_size), nullptr, RSRC_CONF,
+                  "addresses held in shared memory (server-wide)"),
+    AP_INIT_TAKE12("XmlRpcGuardIPSet", as_cmd(set_ipset), nullptr, RSRC_CONF,
+                   "NAME4 [NAME6] | none: kernel ipsets for bans (server-wide)"),
+    AP_INIT_TAKE1("XmlRpcGuardIPv6Prefix", as_cmd(set_ipv6_prefix), nullptr, RSRC_CONF,
+                  "IPv6 offenders are counted and banned per /N (default 64)"),
+    {nullptr, nullptr, nullptr, 0, RAW_ARGS, nullptr},
+};
+
+void* create_server_config(apr_pool_t* pool, server_rec*) {
+    auto* config = static_cast<ServerConfig*>(apr_pcalloc(pool, sizeof(ServerConfig)));
+    config->mode = GuardMode::Unset;
+    config->findtime = config->maxretry = config->bantime = kUnset;
+    config->ipv6_prefix = -1;
+    config->ignore = apr_array_make(pool, 4, sizeof(Cidr));
+    config->table_size = kUnset;
+    return config;
+}
+
+void* merge_server_config(apr_pool_t* pool, void* base_config, void* add_config) {
+    const auto& base = *static_cast<const ServerConfig*>(base_config);
+    const auto& add = *static_cast<const ServerConfig*>(add_config);
+    auto* merged = static_cast<ServerConfig*>(apr_palloc(pool, sizeof(ServerConfig)));
+    *merged = add;
+    auto pick = [](auto mine, auto theirs, auto unset) { return mine == unset ? theirs : mine; };
+    merged->mode = pick(add.mode, base.mode, GuardMode::Unset);
+    merged->findtime = pick(add.findtime, base.findtime, kUnset);
+    merged->maxretry = pick(add.maxretry, base.maxretry, kUnset);
+    merged->bantime = pick(add.bantime, base.bantime, kUnset);
+    merged->ipv6_prefix = pick(add.ipv6_prefix, base.ipv6_prefix, -1);
+    merged->xmlrpc_path = add.xmlrpc_path ? add.xmlrpc_path : base.xmlrpc_path;
+    merged->login_path = add.login_path ? add.login_path : base.login_path;
+    merged->ignore = apr_array_append(pool, base.ignore, add.ignore);
+    // Server-wide values are read from the main server only.
+    merged->table_size = base.table_size;
+    merged->ipset_given = base.ipset_given;
+    merged->ipset4 = base.ipset4;
+    merged->ipset6 = base.ipset6;
+    return merged;
+}
+
+void resolve_defaults(server_rec* main_server) {
+    for (server_rec* s = main_server; s; s = s->next) {
+        ServerConfig& config = httpd::config_of(s);
+        if (config.mode == GuardMode::Unset)
+            config.mode = GuardMode::Off;
+        if (config.findtime == kUnset)
+            config.findtime = kDefaultFindTime;
+        if (config.maxretry == kUnset)
+            config.maxretry = kDefaultMaxRetry;
+        if (config.bantime == kUnset)
+            config.bantime = kDefaultBanTime;
+        if (config.ipv6_prefix < 0)
+            config.ipv6_prefix = kDefaultIPv6Prefix;
+        if (!config.xmlrpc_path)
+            config.xmlrpc_path = kDefaultXmlRpcPath;
+        if (!config.login_path)
+            config.login_path = kDefaultLoginPath;
+        if (config.table_size == kUnset)
+            config.table_size = kDefaultTableSize;
+        if (!config.ipset_given) {
+            config.ipset_given = 1;
+            config.ipset4 = kDefaultIPSet4;
+            config.ipset6 = kDefaultIPSet6;
+        }
+    }
+}
+
+}  // namespace xmlrpcguard::httpd

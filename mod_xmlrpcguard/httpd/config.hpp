@@ -1,0 +1,68 @@
+// Directives, per-server config and the vhost-over-server merge.
+#pragma once
+
+#include <httpd.h>  // first: the other httpd headers need its types
+
+#include <http_config.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "glue.hpp"
+#include "xmlrpcguard/address.hpp"
+#include "xmlrpcguard/address_set.hpp"
+#include "xmlrpcguard/window_table.hpp"
+
+namespace xmlrpcguard::httpd {
+
+enum class GuardMode : int { Unset = -1, Off = 0, On = 1, DetectOnly = 2 };
+const char* to_string(GuardMode mode) noexcept;
+
+inline constexpr std::uint32_t kDefaultFindTime = 3600;
+inline constexpr std::uint32_t kDefaultMaxRetry = 3;
+inline constexpr std::uint32_t kDefaultBanTime = 86400;
+inline constexpr unsigned kDefaultIPv6Prefix = 64;
+inline constexpr std::size_t kDefaultTableSize = 65536;
+inline constexpr const char* kDefaultXmlRpcPath = "xmlrpc.php";
+inline constexpr const char* kDefaultLoginPath = "wp-login.php";
+inline constexpr const char* kDefaultIPSet4 = "xmlrpcguard";
+inline constexpr const char* kDefaultIPSet6 = "xmlrpcguard6";
+
+// Plain data in pool memory. Every field starts "unset" (-1 / nullptr) so the merge
+// can tell "not said in this vhost" from "said"; resolve_defaults() fills what is
+// still unset once the whole configuration is read.
+struct ServerConfig {
+    GuardMode mode;
+    std::int64_t findtime;
+    std::int64_t maxretry;
+    std::int64_t bantime;
+    int ipv6_prefix;
+    const char* xmlrpc_path;
+    const char* login_path;
+    apr_array_header_t* ignore;  // of Cidr; a vhost's list adds to the server's
+
+    // Server-wide (read from the main server only).
+    std::int64_t table_size;
+    int ipset_given;     // 0 = unset, 1 = said
+    const char* ipset4;  // nullptr after "none"
+    const char* ipset6;
+
+    WindowRule rule() const noexcept {
+        return {static_cast<std::uint32_t>(findtime), static_cast<std::uint32_t>(maxretry)};
+    }
+    bool ignores(const Address& client) const noexcept;
+};
+
+extern const command_rec kDirectives[];
+
+void* create_server_config(apr_pool_t* pool, server_rec* s);
+void* merge_server_config(apr_pool_t* pool, void* base, void* add);
+
+// Fills every still-unset value of every server with its default.
+void resolve_defaults(server_rec* main_server);
+
+inline ServerConfig& config_of(const server_rec* s) {
+    return *static_cast<ServerConfig*>(ap_get_module_config(s->module_config, &xmlrpcguard_module));
+}
+
+}  // namespace xmlrpcguard::httpd

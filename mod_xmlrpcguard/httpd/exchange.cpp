@@ -1,0 +1,140 @@
+#include "exchange.hpp"
+
+#include <apr_strings.h>
+#include <apr_time.h>
+
+#include <cstring>
+#include <string_view>
+
+#include "glue.hpp"
+#include "log.hpp"
+#include "table_shm.hpp"
+
+namespace xmlrpcguard::httpd {
+
+GuardedExchange::GuardedExchange(request_rec* request, Endpoint which, const Address& offender,
+                                 const ServerConfig& server_config)
+    : r(request), config(server_config), endpoint(which), key(offender) {
+    if (endpoint == Endpoint::XmlRpc) {
+        request_scanner.emplace();
+        response_scanner.emplace();
+    }
+}
+
+std::int64_t now_seconds() noexcept {
+    return apr_time_sec(apr_time_now());
+}
+
+std::optional<Endpoint> guarded_endpoint(request_rec* r, const ServerConfig& config) {
+    if (!r->uri || r->uri[0] != '/') {
+        return std::nullopt;
+    }
+    // Normalise as httpd will later ("/a/../xmlrpc.php", "//x", "%78mlrpc.php"), so a
+    // spelling of the path cannot walk around the guard.
+    char* path = apr_pstrdup(r->pool, r->uri);
+    if (!ap_normalize_path(path, AP_NORMALIZE_NOT_ABOVE_ROOT | AP_NORMALIZE_DECODE_UNRESERVED |
+                                     AP_NORMALIZE_MERGE_SLASHES) ||
+        ap_unescape_url(path) != OK) {
+        return std::nullopt;  // httpd refuses this path itself
+    }
+    std::string_view rest(path);
+    while (!rest.empty()) {
+        rest.remove_prefix(1);  // the '/'
+        std::string_view segment = rest.substr(0, rest.find('/'));
+        if (segment == config.xmlrpc_path) {
+            return Endpoint::XmlRpc;
+        }
+        if (segment == config.login_path) {
+            return Endpoint::Login;
+        }
+        rest.remove_prefix(segment.size());
+    }
+    return std::nullopt;
+}
+
+namespace {
+
+BanReason reason_of(OffenceKind kind) {
+    switch (kind) {
+        case OffenceKind::AuthFailure:
+            return BanReason::AuthFailure;
+        case OffenceKind::PingbackError:
+            return BanReason::PingbackError;
+        case OffenceKind::LoginFailure:
+            return BanReason::LoginFailure;
+    }
+    return BanReason::Manual;
+}
+
+OffenceKind main_kind(const Offences& offences) {
+    OffenceKind best = OffenceKind::AuthFailure;
+    for (auto kind : {OffenceKind::PingbackError, OffenceKind::LoginFailure}) {
+        if (offences[kind] > offences[best]) {
+            best = kind;
+        }
+    }
+    return best;
+}
+
+Offences judge_exchange(GuardedExchange& exchange) {
+    Exchange seen;
+    seen.endpoint = exchange.endpoint;
+    seen.http_status = exchange.r->status;
+    if (!exchange.scannable) {
+        return {};  // an encoded answer counts as not scanned, never as an offence
+    }
+    if (exchange.endpoint == Endpoint::Login) {
+        seen.login_error_marker = exchange.login_marker.found();
+        return judge(seen);
+    }
+    if (!exchange.request_finished) {
+        exchange.request_scanner->finish();
+        exchange.request_finished = true;
+    }
+    exchange.response_scanner->finish();
+    seen.request = &exchange.request_scanner->result();
+    seen.response = &exchange.response_scanner->result();
+    return judge(seen);
+}
+
+}  // namespace
+
+void notify_kernel_ban(const Address&, std::uint32_t) noexcept {
+    // KERNEL BAN CALL SITE: ban_helper_notify(key, bantime_seconds) goes here once
+    // the privileged helper lands (mod_xmlrpcguard/httpd/ban_helper.hpp).
+}
+
+void conclude(GuardedExchange& exchange) {
+    if (exchange.concluded) {
+        return;
+    }
+    exchange.concluded = true;
+    auto table = shared_table();
+    Verdict verdict;
+    verdict.offences = judge_exchange(exchange);
+    if (!verdict.offences.any() || !table) {
+        return;
+    }
+    verdict.main_kind = main_kind(verdict.offences);
+    const ServerConfig& config = exchange.config;
+    std::int64_t now = now_seconds();
+    verdict.outcome = table->record(exchange.key, now, verdict.offences.total(), config.rule());
+    log_offences(exchange, verdict);
+    if (!verdict.outcome.reached) {
+        return;
+    }
+    if (config.mode == GuardMode::DetectOnly) {
+        // Report only the request that crossed the threshold, not every one after it.
+        if (verdict.outcome.in_window - verdict.offences.total() < config.rule().maxretry) {
+            log_ban(exchange, verdict, true);
+        }
+        return;
+    }
+    auto bantime = static_cast<std::uint32_t>(config.bantime);
+    if (table->ban(exchange.key, now, now + bantime, reason_of(verdict.main_kind))) {
+        log_ban(exchange, verdict, false);
+        notify_kernel_ban(exchange.key, bantime);
+    }
+}
+
+}  // namespace xmlrpcguard::httpd

@@ -1,0 +1,55 @@
+// One guarded request/answer pair: what the two filters observed, and the verdict
+// at the end of the answer (policy -> record -> ban).
+#pragma once
+
+#include <httpd.h>
+
+#include <optional>
+
+#include "config.hpp"
+#include "xmlrpcguard/address.hpp"
+#include "xmlrpcguard/login_marker.hpp"
+#include "xmlrpcguard/offence_policy.hpp"
+#include "xmlrpcguard/xmlrpc_scanner.hpp"
+
+namespace xmlrpcguard::httpd {
+
+enum class AnswerState : unsigned char {
+    NotStarted,  // the output filter has not run yet: nothing of the answer has left
+    Passing,     // streaming through, observed
+    Replacing,   // our own 403 is on its way down the chain
+    Replaced,    // the original answer is dropped from here on
+};
+
+struct GuardedExchange {
+    GuardedExchange(request_rec* request, Endpoint endpoint, const Address& key,
+                    const ServerConfig& config);
+
+    request_rec* r;
+    const ServerConfig& config;
+    Endpoint endpoint;
+    Address key;  // the offender key: IPv4 as is, IPv6 masked per XmlRpcGuardIPv6Prefix
+    std::optional<RequestScanner> request_scanner;    // XML-RPC only
+    std::optional<ResponseScanner> response_scanner;  // XML-RPC only
+    LoginMarkerFinder login_marker;                   // login only
+    bool request_finished = false;
+    bool scannable = true;  // false once the answer turns out encoded or unreadable
+    bool concluded = false;
+    AnswerState answer = AnswerState::NotStarted;
+};
+
+// Request rec -> the script the request runs is a guarded one? Checks the first
+// path segment (after normalisation and %-decoding) equal to either guarded name,
+// which is the script httpd would map even with PATH_INFO after it.
+std::optional<Endpoint> guarded_endpoint(request_rec* r, const ServerConfig& config);
+
+// The answer is complete: judge, record, and ban or log. Runs once.
+void conclude(GuardedExchange& exchange);
+
+// The single place where a new ban reaches the kernel. Does nothing yet: the
+// privileged helper (ban_helper.hpp, ban_helper_notify) plugs in here.
+void notify_kernel_ban(const Address& key, std::uint32_t bantime_seconds) noexcept;
+
+std::int64_t now_seconds() noexcept;
+
+}  // namespace xmlrpcguard::httpd

@@ -1,0 +1,194 @@
+#include "filters.hpp"
+
+#include <apr_buckets.h>
+#include <apr_strings.h>
+#include <httpd.h>  // first: the other httpd headers need its types
+
+#include <http_protocol.h>
+#include <util_filter.h>
+
+#include <exception>
+#include <span>
+#include <stdexcept>
+
+#include "glue.hpp"
+#include "log.hpp"
+#include "table_shm.hpp"
+
+namespace xmlrpcguard::httpd {
+namespace {
+
+ap_filter_rec_t* g_tee_filter = nullptr;
+ap_filter_rec_t* g_answer_filter = nullptr;
+
+constexpr const char kForbiddenBody[] =
+    "<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">\n<html><head>\n<title>403 "
+    "Forbidden</title>\n"
+    "</head><body>\n<h1>Forbidden</h1>\n<p>You don't have permission to access this resource.</p>\n"
+    "</body></html>\n";
+
+// Reads every data bucket (without changing it) and hands the bytes to `sink`;
+// true once the brigade held EOS.
+template <class Sink>
+bool observe(apr_bucket_brigade* bb, Sink&& sink) {
+    for (apr_bucket* b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb);
+         b = APR_BUCKET_NEXT(b)) {
+        if (APR_BUCKET_IS_EOS(b)) {
+            return true;
+        }
+        if (APR_BUCKET_IS_METADATA(b)) {
+            continue;  // FLUSH, error buckets, ...: nothing to read
+        }
+        const char* data = nullptr;
+        apr_size_t length = 0;
+        if (apr_bucket_read(b, &data, &length, APR_BLOCK_READ) != APR_SUCCESS) {
+            throw std::runtime_error("cannot read a bucket");
+        }
+        sink(std::span<const char>(data, length));
+    }
+    return false;
+}
+
+bool consumes_data(ap_input_mode_t mode) {
+    return mode == AP_MODE_READBYTES || mode == AP_MODE_GETLINE || mode == AP_MODE_EXHAUSTIVE;
+}
+
+// Request body -> request scanner; the brigade goes up to the handler unchanged.
+apr_status_t tee_request_body(ap_filter_t* f, apr_bucket_brigade* bb, ap_input_mode_t mode,
+                              apr_read_type_e block, apr_off_t readbytes) noexcept {
+    apr_status_t rv = ap_get_brigade(f->next, bb, mode, block, readbytes);
+    auto* exchange = static_cast<GuardedExchange*>(f->ctx);
+    if (rv != APR_SUCCESS || !consumes_data(mode) || exchange->request_finished) {
+        return rv;
+    }
+    try {
+        bool eos = observe(
+            bb, [&](std::span<const char> bytes) { exchange->request_scanner->feed(bytes); });
+        if (eos) {
+            exchange->request_scanner->finish();
+            exchange->request_finished = true;
+        }
+    } catch (const std::exception& e) {
+        exchange->scannable = false;
+        exchange->request_finished = true;
+        log_internal_error(f->r, "the request body tee", e.what());
+    } catch (...) {
+        exchange->scannable = false;
+        exchange->request_finished = true;
+        log_internal_error(f->r, "the request body tee", "unknown exception");
+    }
+    return rv;
+}
+
+// Headers have not left yet (this is the filter's first call), so the answer can
+// still become a plain 403: status and headers reset, the original body dropped.
+apr_status_t replace_with_forbidden(ap_filter_t* f, GuardedExchange& exchange,
+                                    apr_bucket_brigade* bb) {
+    request_rec* r = f->r;
+    apr_brigade_cleanup(bb);
+    r->status = HTTP_FORBIDDEN;
+    r->status_line = nullptr;
+    apr_table_clear(r->headers_out);
+    apr_table_clear(r->err_headers_out);
+    r->content_encoding = nullptr;
+    ap_set_content_type(r, "text/html; charset=iso-8859-1");
+    ap_set_content_length(r, sizeof(kForbiddenBody) - 1);
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_immortal_create(
+                                    kForbiddenBody, sizeof(kForbiddenBody) - 1, bb->bucket_alloc));
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(bb->bucket_alloc));
+    log_replaced(exchange);
+    exchange.answer = AnswerState::Replacing;
+    apr_status_t rv = ap_pass_brigade(f->next, bb);
+    exchange.answer = AnswerState::Replaced;
+    return rv;
+}
+
+bool banned_now(const GuardedExchange& exchange) {
+    auto table = shared_table();
+    return exchange.config.mode == GuardMode::On && table &&
+           table->banned(exchange.key, now_seconds());
+}
+
+void check_encoding(GuardedExchange& exchange) {
+    request_rec* r = exchange.r;
+    const char* encoding = apr_table_get(r->headers_out, "Content-Encoding");
+    if (!encoding) {
+        encoding = apr_table_get(r->err_headers_out, "Content-Encoding");
+    }
+    if (encoding && strcasecmp(encoding, "identity") != 0) {
+        exchange.scannable = false;
+        log_not_scannable(exchange, encoding);
+    }
+}
+
+apr_status_t observe_answer(ap_filter_t* f, apr_bucket_brigade* bb) {
+    auto& exchange = *static_cast<GuardedExchange*>(f->ctx);
+    switch (exchange.answer) {
+        case AnswerState::Replacing:
+            return ap_pass_brigade(f->next, bb);
+        case AnswerState::Replaced:
+            apr_brigade_cleanup(bb);
+            return APR_SUCCESS;
+        case AnswerState::NotStarted:
+            // The last moment before any byte of this answer leaves: a client banned
+            // while this request was in flight does not get to read the answer.
+            if (banned_now(exchange)) {
+                return replace_with_forbidden(f, exchange, bb);
+            }
+            exchange.answer = AnswerState::Passing;
+            check_encoding(exchange);
+            break;
+        case AnswerState::Passing:
+            break;
+    }
+    if (exchange.scannable && !exchange.concluded) {
+        bool eos = observe(bb, [&](std::span<const char> bytes) {
+            if (exchange.endpoint == Endpoint::Login) {
+                exchange.login_marker.feed(bytes);
+            } else {
+                exchange.response_scanner->feed(bytes);
+            }
+        });
+        if (eos) {
+            conclude(exchange);
+        }
+    } else if (!exchange.concluded && APR_BUCKET_IS_EOS(APR_BRIGADE_LAST(bb))) {
+        conclude(exchange);
+    }
+    return ap_pass_brigade(f->next, bb);
+}
+
+// Answer -> response scanner (or login marker), passed on at once; verdict at EOS.
+apr_status_t guard_answer(ap_filter_t* f, apr_bucket_brigade* bb) noexcept {
+    try {
+        return observe_answer(f, bb);
+    } catch (const std::exception& e) {
+        log_internal_error(f->r, "the answer filter", e.what());
+    } catch (...) {
+        log_internal_error(f->r, "the answer filter", "unknown exception");
+    }
+    ap_remove_output_filter(f);
+    return ap_pass_brigade(f->next, bb);
+}
+
+}  // namespace
+
+void register_filters() {
+    // RESOURCE: above HTTP_IN's de-chunking and any inflating filter, so the tee
+    // sees the body exactly as the handler reads it.
+    g_tee_filter =
+        ap_register_input_filter("XMLRPCGUARD_TEE", tee_request_body, nullptr, AP_FTYPE_RESOURCE);
+    // Just ahead of CONTENT_SET filters such as DEFLATE, which would encode the answer.
+    g_answer_filter =
+        ap_register_output_filter("XMLRPCGUARD_ANSWER", guard_answer, nullptr,
+                                  static_cast<ap_filter_type>(AP_FTYPE_CONTENT_SET - 1));
+}
+
+void add_filters(request_rec* r, GuardedExchange* exchange) {
+    if (exchange->endpoint == Endpoint::XmlRpc) {
+        ap_add_input_filter_handle(g_tee_filter, exchange, r, r->connection);
+    }
+    ap_add_output_filter_handle(g_answer_filter, exchange, r, r->connection);
+}
+
+}  // namespace xmlrpcguard::httpd

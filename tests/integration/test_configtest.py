@@ -1,0 +1,100 @@
+"""`apache2 -t` refuses bad values with a message naming the directive and the value,
+and accepts the shipped conf/xmlrpcguard.conf and every documented value form."""
+
+import os
+import subprocess
+import tempfile
+import unittest
+
+from xrg_harness import MODULE, skip_unless_ready
+
+SOURCE = os.environ.get("XRG_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def configtest(body):
+    with tempfile.TemporaryDirectory(prefix="xrg-conf-") as workdir:
+        conf = os.path.join(workdir, "httpd.conf")
+        with open(conf, "w") as f:
+            f.write(f"""ServerRoot {workdir}
+ServerName localhost
+ErrorLog {workdir}/error.log
+PidFile {workdir}/httpd.pid
+Listen 127.0.0.1:80
+LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
+LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
+LoadModule xmlrpcguard_module {MODULE}
+{body}
+""")
+        result = subprocess.run(["apache2", "-t", "-f", conf], capture_output=True, text=True)
+        return result.returncode, result.stdout + result.stderr
+
+
+class ConfigTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        skip_unless_ready()
+
+    def assert_refused(self, body, *words):
+        code, output = configtest(body)
+        self.assertNotEqual(code, 0, f"accepted: {body!r}")
+        for word in words:
+            self.assertIn(word, output)
+
+    def test_bad_values_are_refused_naming_directive_and_value(self):
+        cases = [
+            ("XmlRpcGuard Maybe", "XmlRpcGuard", "Maybe"),
+            ("XmlRpcGuardFindTime 10x", "XmlRpcGuardFindTime", "10x"),
+            ("XmlRpcGuardFindTime 0", "XmlRpcGuardFindTime", "'0'"),
+            ("XmlRpcGuardBanTime -1", "XmlRpcGuardBanTime", "-1"),
+            ("XmlRpcGuardMaxRetry 0", "XmlRpcGuardMaxRetry", "'0'"),
+            ("XmlRpcGuardMaxRetry 1000", "XmlRpcGuardMaxRetry", "1000"),
+            ("XmlRpcGuardMaxRetry three", "XmlRpcGuardMaxRetry", "three"),
+            ("XmlRpcGuardIgnoreIP 198.18.0.0/99", "XmlRpcGuardIgnoreIP", "198.18.0.0/99"),
+            ("XmlRpcGuardIgnoreIP 198.18.0.1 not-an-address", "XmlRpcGuardIgnoreIP", "not-an-address"),
+            ("XmlRpcGuardXmlRpcPath /blog/xmlrpc.php", "XmlRpcGuardXmlRpcPath", "/blog/xmlrpc.php"),
+            ("XmlRpcGuardTableSize 3", "XmlRpcGuardTableSize", "'3'"),
+            ("XmlRpcGuardTableSize big", "XmlRpcGuardTableSize", "big"),
+            ("XmlRpcGuardIPSet bad/name", "XmlRpcGuardIPSet", "bad/name"),
+            ("XmlRpcGuardIPSet none extra", "XmlRpcGuardIPSet", "extra"),
+            ("XmlRpcGuardIPv6Prefix 129", "XmlRpcGuardIPv6Prefix", "129"),
+        ]
+        for body, *words in cases:
+            with self.subTest(body=body):
+                self.assert_refused(body, *words)
+
+    def test_server_wide_directives_refused_inside_virtualhost(self):
+        for directive in ("XmlRpcGuardTableSize 1024", "XmlRpcGuardIPSet none"):
+            with self.subTest(directive=directive):
+                self.assert_refused(f"<VirtualHost *:80>\n{directive}\n</VirtualHost>",
+                                    directive.split()[0], "VirtualHost")
+
+    def test_documented_forms_are_accepted(self):
+        body = """XmlRpcGuard DetectOnly
+XmlRpcGuardFindTime 3600
+XmlRpcGuardBanTime 1d
+XmlRpcGuardMaxRetry 1
+XmlRpcGuardIgnoreIP 198.18.0.0/15 2001:db8::/32 198.18.0.7
+XmlRpcGuardIPSet xmlrpcguard
+XmlRpcGuardIPv6Prefix 56
+XmlRpcGuardTableSize 1024
+<VirtualHost *:80>
+  XmlRpcGuard On
+  XmlRpcGuardFindTime 10m
+  XmlRpcGuardBanTime 1h
+  XmlRpcGuardIgnoreIP 2001:db8:1::/48
+  XmlRpcGuardXmlRpcPath rpc.php
+  XmlRpcGuardLoginPath login.php
+  XmlRpcGuardIPv6Prefix 128
+</VirtualHost>"""
+        code, output = configtest(body)
+        self.assertEqual(code, 0, output)
+
+    def test_shipped_configuration_is_accepted(self):
+        with open(os.path.join(SOURCE, "conf", "xmlrpcguard.conf")) as f:
+            code, output = configtest(f.read())
+        self.assertEqual(code, 0, output)
+        self.assertIn("Syntax OK", output)
+
+
+if __name__ == "__main__":
+    unittest.main()
