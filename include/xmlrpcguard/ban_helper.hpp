@@ -1,0 +1,71 @@
+// The privileged helper's judgement, apart from its process: which messages from the
+// httpd children it obeys, how fast, and what it re-adds from the shared table so
+// that the kernel holds every active ban (after a helper or httpd restart, a message
+// lost to a full channel, or a ban longer than the kernel's largest timeout).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <unordered_map>
+
+#include "xmlrpcguard/address_set.hpp"
+#include "xmlrpcguard/ban_request.hpp"
+#include "xmlrpcguard/ban_sink.hpp"
+#include "xmlrpcguard/window_table.hpp"
+
+namespace xmlrpcguard {
+
+struct HelperSettings {
+    AddressSet never_ban;       // the server-wide XmlRpcGuardIgnoreIP (loopback is implied)
+    unsigned ipv6_prefix = 64;  // how the table's IPv6 keys are masked
+    std::uint32_t bans_per_second = 200;  // sustained ceiling on kernel adds from messages
+    std::uint32_t burst = 2000;
+    std::uint32_t refresh_margin = 60;  // re-add a long ban this many seconds before expiry
+};
+
+enum class HelperVerdict : std::uint8_t {
+    Added,      // the kernel now holds the ban
+    Malformed,  // not one well-formed message
+    Protected,  // loopback or an ignored address: never banned
+    OverRate,   // above the ceiling: dropped (the table still holds the ban)
+    Failed,     // the sink refused; see the error text
+};
+const char* to_string(HelperVerdict verdict) noexcept;
+
+class BanHelper {
+  public:
+    BanHelper(BanSink& sink, HelperSettings settings);
+
+    HelperVerdict on_message(std::span<const std::byte> message, std::int64_t now,
+                             std::string& error);
+
+    struct Reconciled {
+        std::size_t added = 0;
+        std::size_t failed = 0;
+    };
+    // Adds every active ban of `table` that the kernel may not hold, or holds with a
+    // timeout about to end before the ban does. Not rate-limited: the table is the
+    // record, and its size bounds the work.
+    Reconciled reconcile(const WindowTable& table, std::int64_t now, std::string& error);
+
+    bool is_protected(const BanRequest& request) const;
+
+  private:
+    bool take_token(std::int64_t now);
+    bool put(const BanRequest& request, std::int64_t now, std::string& error);
+
+    struct AddressHash {
+        std::size_t operator()(const Address& address) const noexcept;
+    };
+
+    BanSink& sink_;
+    HelperSettings settings_;
+    double tokens_;
+    std::int64_t refilled_at_ = 0;
+    // When the kernel entry we added for each key ends.
+    std::unordered_map<Address, std::int64_t, AddressHash> kernel_until_;
+};
+
+}  // namespace xmlrpcguard
