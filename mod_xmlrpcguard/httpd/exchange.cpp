@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "glue.hpp"
+#include "helper_process.hpp"
 #include "log.hpp"
 #include "table_shm.hpp"
 
@@ -99,11 +100,6 @@ Offences judge_exchange(GuardedExchange& exchange) {
 
 }  // namespace
 
-void notify_kernel_ban(const Address&, std::uint32_t) noexcept {
-    // KERNEL BAN CALL SITE: ban_helper_notify(key, bantime_seconds) goes here once
-    // the privileged helper lands (mod_xmlrpcguard/httpd/ban_helper.hpp).
-}
-
 void conclude(GuardedExchange& exchange) {
     if (exchange.concluded) {
         return;
@@ -133,7 +129,7 @@ void conclude(GuardedExchange& exchange) {
     auto bantime = static_cast<std::uint32_t>(config.bantime);
     if (table->ban(exchange.key, now, now + bantime, reason_of(verdict.main_kind))) {
         log_ban(exchange, verdict, false);
-        notify_kernel_ban(exchange.key, bantime);
+        send_ban(exchange.key, static_cast<unsigned>(config.ipv6_prefix), bantime);
     }
 }
 

@@ -46,10 +46,6 @@ std::optional<Endpoint> guarded_endpoint(request_rec* r, const ServerConfig& con
 // The answer is complete: judge, record, and ban or log. Runs once.
 void conclude(GuardedExchange& exchange);
 
-// The single place where a new ban reaches the kernel. Does nothing yet: the
-// privileged helper (ban_helper.hpp, ban_helper_notify) plugs in here.
-void notify_kernel_ban(const Address& key, std::uint32_t bantime_seconds) noexcept;
-
 std::int64_t now_seconds() noexcept;
 
 }  // namespace xmlrpcguard::httpd

@@ -13,6 +13,7 @@
 #include "exchange.hpp"
 #include "filters.hpp"
 #include "glue.hpp"
+#include "helper_process.hpp"
 #include "log.hpp"
 #include "table_shm.hpp"
 
@@ -21,7 +22,7 @@ namespace {
 
 // The parent, after every (re)read of the configuration: defaults filled in, and
 // the shared table attached (kept across graceful restarts).
-int post_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* s) noexcept {
+int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noexcept {
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
         return OK;  // the first, config-checking pass: nothing to attach yet
     }
@@ -30,7 +31,13 @@ int post_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* s) noexcept {
     } catch (...) {
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    return attach_shared_table(s, static_cast<std::size_t>(config_of(s).table_size));
+    int status = attach_shared_table(s, static_cast<std::size_t>(config_of(s).table_size));
+    return status == OK ? start_ban_helper(pconf, s) : status;
+}
+
+// Every httpd child, once: it keeps only the sending end of the helper's channel.
+void child_init(apr_pool_t*, server_rec*) noexcept {
+    close_helper_end_in_child();
 }
 
 // Every request of a guarded server: a banned client gets 403, a POST to a guarded
@@ -72,6 +79,7 @@ int post_read_request(request_rec* r) noexcept {
 
 void register_hooks(apr_pool_t*) {
     ap_hook_post_config(post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+    ap_hook_child_init(child_init, nullptr, nullptr, APR_HOOK_MIDDLE);
     // After mod_remoteip (APR_HOOK_FIRST), so useragent_ip is the real client.
     ap_hook_post_read_request(post_read_request, nullptr, nullptr, APR_HOOK_MIDDLE);
     register_filters();

@@ -187,7 +187,7 @@ class GuardedServer:
     vhosts: {ServerName: guard directives}.
     """
 
-    def __init__(self, tag, kind, vhosts, main_guard="", clients=()):
+    def __init__(self, tag, kind, vhosts, main_guard="", clients=(), prepare=None):
         self.kind = kind
         self.workdir = tempfile.mkdtemp(prefix=f"xrg-{tag}-")
         os.chmod(self.workdir, 0o755)
@@ -200,6 +200,8 @@ class GuardedServer:
             self.vhosts = dict(vhosts)
             self.main_guard = main_guard
             self.httpd = self._make_httpd()
+            if prepare:
+                prepare(self)  # e.g. firewall rules in the server namespace
             self.httpd.start()
         except BaseException:
             self.close()

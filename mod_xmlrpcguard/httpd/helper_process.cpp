@@ -1,0 +1,362 @@
+#include "helper_process.hpp"
+
+#include <apr_thread_proc.h>
+#include <grp.h>
+#include <http_core.h>
+#include <http_log.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/capability.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <unixd.h>
+
+#include <ap_mpm.h>
+
+#include <cerrno>
+#include <chrono>
+#include <exception>
+#include <string>
+
+#include "config.hpp"
+#include "glue.hpp"
+#include "table_shm.hpp"
+#include "xmlrpcguard/ban_helper.hpp"
+#include "xmlrpcguard/ipset_sink.hpp"
+
+namespace xmlrpcguard::httpd {
+namespace {
+
+// A helper that cannot work (no capability, no ipset support) says why and exits
+// with this; the parent then leaves it down instead of restarting it in a loop.
+constexpr int kExitDoNotRestart = 78;  // EX_CONFIG
+// Helper deaths within this many seconds of their start count as failing starts;
+// after kMaxQuickDeaths in a row the parent gives up until the next restart.
+constexpr apr_time_t kQuickDeath = apr_time_from_sec(5);
+constexpr int kMaxQuickDeaths = 3;
+constexpr int kChannelFd = 3;  // the helper's end of the socket pair, in the helper
+
+// Written by the parent at post_config, before any child of this generation exists;
+// read-only afterwards (children inherit the values through fork).
+struct Helper {
+    pid_t owner = 0;  // the httpd parent: only it may stop the helper
+    apr_pool_t* pool = nullptr;
+    server_rec* main_server = nullptr;
+    int child_end = -1;   // children send here
+    int helper_end = -1;  // the helper receives here
+    apr_proc_t process{};
+    bool running = false;
+    apr_time_t started_at = 0;
+    int quick_deaths = 0;
+};
+Helper g_helper;
+
+std::int64_t wall_seconds() {
+    return apr_time_sec(apr_time_now());
+}
+
+void reset_signals() {
+    for (int signal_number : {SIGTERM, SIGHUP, SIGUSR1, SIGWINCH, SIGINT, SIGCHLD, SIGALRM}) {
+        signal(signal_number, SIG_DFL);
+    }
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
+// Root -> the httpd User with CAP_NET_ADMIN as its only capability.
+const char* drop_privileges() {
+    if (prctl(PR_SET_KEEPCAPS, 1) != 0)
+        return "prctl(PR_SET_KEEPCAPS)";
+    if (setgroups(0, nullptr) != 0)
+        return "setgroups";
+    if (setgid(ap_unixd_config.group_id) != 0)
+        return "setgid to the httpd Group";
+    if (setuid(ap_unixd_config.user_id) != 0)
+        return "setuid to the httpd User";
+    cap_t caps = cap_init();
+    if (!caps)
+        return "cap_init";
+    cap_value_t wanted[] = {CAP_NET_ADMIN};
+    bool ok = cap_set_flag(caps, CAP_PERMITTED, 1, wanted, CAP_SET) == 0 &&
+              cap_set_flag(caps, CAP_EFFECTIVE, 1, wanted, CAP_SET) == 0 && cap_set_proc(caps) == 0;
+    cap_free(caps);
+    if (!ok)
+        return "cap_set_proc(CAP_NET_ADMIN)";
+    prctl(PR_SET_KEEPCAPS, 0);
+    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    return nullptr;
+}
+
+// Keeps a flood of bad messages from flooding the log: the first few, then one in
+// a thousand.
+bool worth_logging(std::uint64_t& seen) {
+    ++seen;
+    return seen <= 10 || seen % 1000 == 0;
+}
+
+void warn_if_unenforced(IpsetSink& sink, server_rec* s) {
+    for (const std::string* set : {&sink.ipv4_set(), &sink.ipv6_set()}) {
+        std::string error;
+        auto references = sink.references(*set, error);
+        if (references && *references == 0) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                         "XRG0203: no firewall rule references ipset %s: bans are recorded but "
+                         "NOT enforced by the kernel; run `xmlrpcguard-firewall install` (or: "
+                         "%s -I INPUT -m set --match-set %s src -j DROP)",
+                         set->c_str(), set == &sink.ipv4_set() ? "iptables" : "ip6tables",
+                         set->c_str());
+        }
+    }
+}
+
+HelperSettings settings_of(const ServerConfig& config) {
+    HelperSettings settings;
+    const auto* blocks = reinterpret_cast<const Cidr*>(config.ignore->elts);
+    for (int i = 0; i < config.ignore->nelts; ++i) {
+        settings.never_ban.add(blocks[i]);
+    }
+    settings.ipv6_prefix = static_cast<unsigned>(config.ipv6_prefix);
+    return settings;
+}
+
+[[noreturn]] void serve(server_rec* s, pid_t parent) {
+    const ServerConfig& config = config_of(s);
+    IpsetSink sink(config.ipset4, config.ipset6);
+    std::string error;
+    if (!sink.create_sets(static_cast<std::size_t>(config.table_size), error)) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
+                     "XRG0202: cannot create ipsets %s/%s (%s): bans stay in-process only",
+                     config.ipset4, config.ipset6, error.c_str());
+        _exit(kExitDoNotRestart);
+    }
+    warn_if_unenforced(sink, s);
+    BanHelper helper(sink, settings_of(config));
+    auto table = shared_table();
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
+                 "XRG0204: ban helper %" APR_PID_T_FMT " ready: ipsets %s %s", getpid(),
+                 config.ipset4, config.ipset6);
+
+    std::uint64_t malformed = 0, protected_seen = 0, over_rate = 0, failed = 0;
+    auto next_reconcile = std::chrono::steady_clock::now();
+    for (;;) {
+        pollfd channel{kChannelFd, POLLIN, 0};
+        int ready = poll(&channel, 1, 1000);
+        if (getppid() != parent) {
+            _exit(0);  // httpd is gone
+        }
+        if (ready > 0) {
+            std::byte message[kBanMessageSize + 1];
+            ssize_t length;
+            while ((length = recv(kChannelFd, message, sizeof message, MSG_DONTWAIT)) >= 0) {
+                auto verdict = helper.on_message(
+                    std::span<const std::byte>(message, static_cast<std::size_t>(length)),
+                    wall_seconds(), error);
+                if (verdict == HelperVerdict::Added) {
+                    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s,
+                                 "XRG0214: kernel ban added (from a child's message)");
+                } else if (verdict == HelperVerdict::Malformed && worth_logging(malformed)) {
+                    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                                 "XRG0205: malformed message to the ban helper (%" APR_UINT64_T_FMT
+                                 " so far)",
+                                 malformed);
+                } else if (verdict == HelperVerdict::Protected && worth_logging(protected_seen)) {
+                    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                                 "XRG0206: ban of a protected address (loopback or "
+                                 "XmlRpcGuardIgnoreIP) refused");
+                } else if (verdict == HelperVerdict::OverRate && worth_logging(over_rate)) {
+                    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                                 "XRG0207: ban rate ceiling reached; the table still holds the "
+                                 "bans (%" APR_UINT64_T_FMT " deferred so far)",
+                                 over_rate);
+                } else if (verdict == HelperVerdict::Failed && worth_logging(failed)) {
+                    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "XRG0208: ipset add failed: %s",
+                                 error.c_str());
+                }
+            }
+        }
+        auto now = std::chrono::steady_clock::now();
+        if (table && now >= next_reconcile) {
+            next_reconcile = now + std::chrono::seconds(1);
+            auto done = helper.reconcile(*table, wall_seconds(), error);
+            if (done.added) {
+                ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s,
+                             "XRG0209: %" APR_SIZE_T_FMT " bans re-added from the table",
+                             done.added);
+            }
+            if (done.failed && worth_logging(failed)) {
+                ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
+                             "XRG0208: ipset add failed while reconciling: %s", error.c_str());
+            }
+        }
+    }
+}
+
+[[noreturn]] void helper_main(server_rec* s, int channel, pid_t parent) {
+    reset_signals();
+    if (dup2(channel, kChannelFd) != kChannelFd) {
+        _exit(1);
+    }
+    close_range(kChannelFd + 1, ~0U, 0);  // listeners, logs of vhosts, the parent's ends
+    if (const char* failed_step = drop_privileges()) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, errno, s,
+                     "XRG0202: ban helper cannot keep CAP_NET_ADMIN (%s): bans stay "
+                     "in-process only",
+                     failed_step);
+        _exit(kExitDoNotRestart);
+    }
+    prctl(PR_SET_PDEATHSIG, SIGTERM);  // after setuid, which clears it
+    try {
+        serve(s, parent);
+    } catch (const std::exception& e) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "XRG0210: ban helper stopped: %s", e.what());
+    } catch (...) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "XRG0210: ban helper stopped");
+    }
+    _exit(1);
+}
+
+void maintain(int reason, void* data, int status);
+
+bool spawn() {
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, errno, g_helper.main_server,
+                     "XRG0211: cannot fork the ban helper");
+        return false;
+    }
+    if (pid == 0) {
+        helper_main(g_helper.main_server, g_helper.helper_end, parent);
+    }
+    g_helper.process = apr_proc_t{};
+    g_helper.process.pid = pid;
+    g_helper.running = true;
+    g_helper.started_at = apr_time_now();
+    apr_proc_other_child_register(&g_helper.process, maintain, &g_helper, nullptr, g_helper.pool);
+    return true;
+}
+
+bool httpd_stopping() {
+    int state = AP_MPMQ_RUNNING;
+    ap_mpm_query(AP_MPMQ_MPM_STATE, &state);
+    return state == AP_MPMQ_STOPPING;
+}
+
+// apr's other-child machinery: the MPM reports our helper's death here.
+void maintain(int reason, void*, int status) {
+    if (reason != APR_OC_REASON_DEATH && reason != APR_OC_REASON_LOST) {
+        return;
+    }
+    apr_proc_other_child_unregister(&g_helper);
+    g_helper.running = false;
+    if (httpd_stopping()) {
+        return;
+    }
+    bool gave_up = WIFEXITED(status) && WEXITSTATUS(status) == kExitDoNotRestart;
+    g_helper.quick_deaths =
+        apr_time_now() - g_helper.started_at < kQuickDeath ? g_helper.quick_deaths + 1 : 0;
+    if (gave_up || g_helper.quick_deaths >= kMaxQuickDeaths) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, g_helper.main_server,
+                     "XRG0212: ban helper not restarted (%s); bans stay in-process until the "
+                     "next restart of httpd",
+                     gave_up ? "it cannot work here, see above" : "it keeps dying at start");
+        return;
+    }
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, g_helper.main_server,
+                 "XRG0213: ban helper %" APR_PID_T_FMT " died (status %d); restarting it",
+                 g_helper.process.pid, status);
+    spawn();
+}
+
+// End of a generation (restart or stop): the helper goes with it, reaped here so no
+// zombie is left; the next generation's helper re-adds from the table.
+// apr's own pool cleanup has unregistered the other-child record by now (registered
+// after this cleanup, it runs before it), so unregistering here would be a double.
+apr_status_t stop_helper(void*) {
+    if (getpid() != g_helper.owner) {
+        return APR_SUCCESS;
+    }
+    if (g_helper.running) {
+        pid_t pid = g_helper.process.pid;
+        kill(pid, SIGTERM);
+        bool reaped = false;
+        for (int i = 0; i < 100 && !reaped; ++i) {  // at most ~1 s
+            reaped = waitpid(pid, nullptr, WNOHANG) == pid;
+            if (!reaped)
+                usleep(10000);
+        }
+        if (!reaped) {
+            kill(pid, SIGKILL);
+            waitpid(pid, nullptr, 0);
+        }
+        g_helper.running = false;
+    }
+    for (int* fd : {&g_helper.child_end, &g_helper.helper_end}) {
+        if (*fd >= 0)
+            close(*fd);
+        *fd = -1;
+    }
+    return APR_SUCCESS;
+}
+
+bool some_server_bans(server_rec* main_server) {
+    for (server_rec* s = main_server; s; s = s->next) {
+        if (config_of(s).mode == GuardMode::On)
+            return true;
+    }
+    return false;
+}
+
+}  // namespace
+
+int start_ban_helper(apr_pool_t* pconf, server_rec* s) noexcept {
+    const ServerConfig& config = config_of(s);
+    if (!config.ipset4 || !some_server_bans(s)) {
+        return OK;  // XmlRpcGuardIPSet none, or nothing to ban: in-process deny only
+    }
+    if (geteuid() != 0) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     "XRG0201: httpd was not started as root, so no ban helper can hold "
+                     "CAP_NET_ADMIN: bans are enforced in-process (403) only, not by the kernel");
+        return OK;
+    }
+    int ends[2];
+    if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, ends) != 0) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, errno, s,
+                     "XRG0211: cannot make the ban helper's socket pair");
+        return OK;  // in-process deny still works
+    }
+    g_helper = Helper{};
+    g_helper.owner = getpid();
+    g_helper.pool = pconf;
+    g_helper.main_server = s;
+    g_helper.child_end = ends[0];
+    g_helper.helper_end = ends[1];
+    apr_pool_cleanup_register(pconf, nullptr, stop_helper, apr_pool_cleanup_null);
+    spawn();
+    return OK;
+}
+
+void close_helper_end_in_child() noexcept {
+    if (g_helper.helper_end >= 0) {
+        close(g_helper.helper_end);  // a child may send bans, never read them
+        g_helper.helper_end = -1;
+    }
+}
+
+void send_ban(const Address& key, unsigned ipv6_prefix, std::uint32_t seconds) noexcept {
+    if (g_helper.child_end < 0) {
+        return;
+    }
+    BanRequest request{key, static_cast<std::uint8_t>(key.is_ipv4() ? 32 : ipv6_prefix), seconds};
+    BanMessage message = encode(request);
+    // Full channel or helper between restarts: the table holds the ban, and the
+    // helper's next reconcile puts it in the kernel.
+    (void)send(g_helper.child_end, message.data(), message.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+}  // namespace xmlrpcguard::httpd
