@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <type_traits>
 #include <utility>
 
@@ -29,8 +30,12 @@ enum class BanReason : std::uint8_t { None, AuthFailure, PingbackError, LoginFai
 const char* to_string(BanReason reason) noexcept;
 
 struct RecordOutcome {
-    std::uint32_t in_window = 0;  // offences of this address within findtime, this call's included
-    bool reached = false;         // in_window >= maxretry
+    // Offences of this address within findtime, this call's included. Exact while the
+    // earlier ones number fewer than kMaxRetryLimit; past that the earlier part is
+    // counted as kMaxRetryLimit (a lower bound), which decides every allowed maxretry.
+    std::uint32_t in_window = 0;
+    bool reached = false;  // in_window >= maxretry
+    bool refused = false;  // the address's neighbourhood held only active bans: nothing counted
 };
 
 // A consistent copy of one entry, for listing.
@@ -42,21 +47,29 @@ struct EntryView {
     std::int64_t banned_until = 0;  // 0 = not banned
     BanReason reason = BanReason::None;
     std::uint32_t times_banned = 0;
+    std::uint32_t offences = 0;  // every offence counted while the address was held (saturating)
 };
 
 struct TableStats {
     std::size_t capacity = 0;
     std::size_t used = 0;
-    std::size_t banned = 0;           // entries with banned_until > now
-    std::uint64_t evictions = 0;      // unbanned entries evicted to make room
-    std::uint64_t refused_full = 0;   // records refused because only bans remained
+    std::size_t banned = 0;          // entries with banned_until > now
+    std::uint64_t evictions = 0;     // unbanned entries evicted to make room
+    std::uint64_t refused_full = 0;  // records refused because only bans remained
+    std::uint64_t offences = 0;      // offences counted by record() since the region was formatted
+    std::uint64_t lock_recoveries = 0;  // stripes repaired after their holder died
 };
 
 class WindowTable {
-public:
-    // The largest maxretry the table counts exactly (it keeps that many recent
-    // offence times per address); the directive refuses larger values.
-    static constexpr std::uint32_t kMaxRetryLimit = 32;  // implementation may lower/raise; keep >= 16
+  public:
+    // The largest maxretry the table counts exactly: it keeps this many most recent
+    // offence times per address (what fits a 128-byte entry); the directive refuses
+    // larger values.
+    static constexpr std::uint32_t kMaxRetryLimit = 20;
+
+    // Bytes one address occupies in the region (the per-table header and the lock
+    // stripes come on top: see region_size()).
+    static constexpr std::size_t kEntryBytes = 128;
 
     // Bytes a region must have for `capacity` addresses (header included).
     static std::size_t region_size(std::size_t capacity) noexcept;
@@ -103,10 +116,17 @@ public:
     // Carries every entry of `other` over (a resized table after a restart).
     void copy_from(const WindowTable& other, std::int64_t now);
 
+    // Scans the whole table (status page, ctl tool): O(capacity).
     TableStats stats(std::int64_t now) const noexcept;
+    // Addresses the table holds: the configured capacity rounded up to whole buckets.
     std::size_t capacity() const noexcept;
 
-private:
+    // Checks every invariant of the layout (no torn or misplaced entry, no duplicate
+    // key); returns the first violation found, or an empty string. For tests and the
+    // ctl tool; meaningful when no writer is mid-update.
+    std::string audit() const;
+
+  private:
     struct Header;
     explicit WindowTable(Header* header) noexcept : header_(header) {}
 
