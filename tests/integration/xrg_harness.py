@@ -228,7 +228,7 @@ class GuardedServer:
         return "\n".join(parts) + "\n"
 
     def _make_httpd(self):
-        return _Httpd(self.net, self.workdir, self.kind, self.site_config())
+        return Httpd(self.net, self.workdir, self.kind, self.site_config())
 
     # -- actions --
     def log(self):
@@ -253,11 +253,13 @@ class GuardedServer:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-class _Httpd:
-    """Minimal apache2 runner (stand-in until tests/lib/httpd.py lands)."""
+class Httpd:
+    """apache2 with its own ServerRoot, config and error_log in a work directory, run in
+    the server namespace and ended by pid; `kind` picks the MPM (modphp: prefork)."""
 
-    def __init__(self, net, workdir, kind, site_config):
+    def __init__(self, net, workdir, kind, site_config, load_guard=True):
         self.net, self.workdir, self.kind = net, workdir, kind
+        self.load_guard = load_guard
         self.conf = os.path.join(workdir, "httpd.conf")
         self.error_log = os.path.join(workdir, "error.log")
         self.process = None
@@ -265,7 +267,8 @@ class _Httpd:
 
     def _write(self, site_config):
         mpm = "prefork" if self.kind == "modphp" else "event"
-        modules = [f"mpm_{mpm}", "authz_core", "mime", "proxy", "proxy_fcgi", "proxy_http", "filter", "deflate"]
+        modules = [f"mpm_{mpm}", "authz_core", "mime", "proxy", "proxy_fcgi", "proxy_http", "filter",
+                   "deflate", "env", "dir"]
         lines = [f"ServerRoot {self.workdir}", f"PidFile {self.workdir}/httpd.pid",
                  f"ErrorLog {self.error_log}", "ServerName localhost", "User www-data", "Group www-data",
                  f"Listen {SERVER_V4}:80", "Listen [2001:db8::1]:80", "TypesConfig /etc/mime.types",
@@ -273,7 +276,8 @@ class _Httpd:
         lines += [f"LoadModule {m}_module {MODULES_DIR}/mod_{m}.so" for m in modules]
         if self.kind == "modphp":
             lines.append(f"LoadModule php_module {PHP_MODULE}")
-        lines.append(f"LoadModule xmlrpcguard_module {MODULE}")
+        if self.load_guard:
+            lines.append(f"LoadModule xmlrpcguard_module {MODULE}")
         with open(self.conf, "w") as f:
             f.write("\n".join(lines) + "\n" + site_config)
 
