@@ -100,16 +100,16 @@ Offences judge_exchange(GuardedExchange& exchange) {
 
 }  // namespace
 
-void conclude(GuardedExchange& exchange) {
+bool conclude(GuardedExchange& exchange) {
     if (exchange.concluded) {
-        return;
+        return false;
     }
     exchange.concluded = true;
     auto table = shared_table();
     Verdict verdict;
     verdict.offences = judge_exchange(exchange);
     if (!verdict.offences.any() || !table) {
-        return;
+        return false;
     }
     verdict.main_kind = main_kind(verdict.offences);
     const ServerConfig& config = exchange.config;
@@ -117,20 +117,23 @@ void conclude(GuardedExchange& exchange) {
     verdict.outcome = table->record(exchange.key, now, verdict.offences.total(), config.rule());
     log_offences(exchange, verdict);
     if (!verdict.outcome.reached) {
-        return;
+        return false;
     }
+    bool past_threshold =
+        verdict.outcome.in_window - verdict.offences.total() >= config.rule().maxretry;
     if (config.mode == GuardMode::DetectOnly) {
         // Report only the request that crossed the threshold, not every one after it.
-        if (verdict.outcome.in_window - verdict.offences.total() < config.rule().maxretry) {
+        if (!past_threshold) {
             log_ban(exchange, verdict, true);
         }
-        return;
+        return false;
     }
     auto bantime = static_cast<std::uint32_t>(config.bantime);
     if (table->ban(exchange.key, now, now + bantime, reason_of(verdict.main_kind))) {
         log_ban(exchange, verdict, false);
         send_ban(exchange.key, static_cast<unsigned>(config.ipv6_prefix), bantime);
     }
+    return past_threshold;
 }
 
 }  // namespace xmlrpcguard::httpd

@@ -43,8 +43,10 @@ struct GuardedExchange {
 // which is the script httpd would map even with PATH_INFO after it.
 std::optional<Endpoint> guarded_endpoint(request_rec* r, const ServerConfig& config);
 
-// The answer is complete: judge, record, and ban or log. Runs once.
-void conclude(GuardedExchange& exchange);
+// The answer is complete: judge, record, and ban or log. Runs once. True when this
+// answer carried offences of a client already at its threshold before it (under
+// `On`): an answer the attacker must not read, if it can still be withheld.
+bool conclude(GuardedExchange& exchange);
 
 std::int64_t now_seconds() noexcept;
 

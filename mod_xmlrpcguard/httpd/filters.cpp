@@ -123,6 +123,7 @@ void check_encoding(GuardedExchange& exchange) {
 
 apr_status_t observe_answer(ap_filter_t* f, apr_bucket_brigade* bb) {
     auto& exchange = *static_cast<GuardedExchange*>(f->ctx);
+    bool nothing_sent_yet = exchange.answer == AnswerState::NotStarted;
     switch (exchange.answer) {
         case AnswerState::Replacing:
             return ap_pass_brigade(f->next, bb);
@@ -149,8 +150,12 @@ apr_status_t observe_answer(ap_filter_t* f, apr_bucket_brigade* bb) {
                 exchange.response_scanner->feed(bytes);
             }
         });
-        if (eos) {
-            conclude(exchange);
+        // The verdict comes before the answer's last bytes are passed on. When the
+        // whole answer is still here (one brigade, the usual case) and it is an
+        // attempt past the threshold (concurrent requests that raced the ban), it
+        // is withheld too: the attacker reads at most maxretry results.
+        if (eos && conclude(exchange) && nothing_sent_yet) {
+            return replace_with_forbidden(f, exchange, bb);
         }
     } else if (!exchange.concluded && APR_BUCKET_IS_EOS(APR_BRIGADE_LAST(bb))) {
         conclude(exchange);
