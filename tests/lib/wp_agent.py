@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""A WordPress client from one source address: an attacker or a legitimate user.
+
+Run inside the client namespace. Speaks real XML-RPC (xmlrpc.client) and the real
+login form, one new TCP connection per attempt, and prints one JSON line per
+attempt with what it got:
+
+  answered  an XML-RPC answer or login page was read (detail: fault code / "ok")
+  denied    httpd answered 403 (the guard's in-process deny)
+  dropped   the connection did not even open in time (the kernel's DROP)
+  error     anything else (detail says what)
+
+Every run is bounded: at most `count` attempts, and it stops after two drops in a
+row (the attacker has been cut off). Usage:
+
+  wp_agent.py SCENARIO --src ADDR --host 198.18.0.1 --vhost blog.test [options]
+  scenarios: getusersblogs, pingback, multicall, login, sayhello, flood
+"""
+
+import argparse
+import http.client
+import json
+import socket
+import sys
+import threading
+import time
+import urllib.parse
+import xmlrpc.client
+
+
+class SourceTransport(xmlrpc.client.Transport):
+    """HTTP from a chosen source address, to a chosen address, with a Host header."""
+
+    def __init__(self, src, address, timeout):
+        super().__init__()
+        self.src, self.address, self.timeout = src, address, timeout
+
+    def make_connection(self, host):
+        self._connection = (host, http.client.HTTPConnection(
+            self.address, 80, timeout=self.timeout, source_address=(self.src, 0)))
+        return self._connection[1]
+
+
+def classify(call):
+    """Runs one attempt; returns (outcome, detail)."""
+    try:
+        return "answered", call()
+    except xmlrpc.client.Fault as fault:
+        return "answered", f"fault {fault.faultCode}"
+    except xmlrpc.client.ProtocolError as e:
+        return ("denied", "403") if e.errcode == 403 else ("error", f"HTTP {e.errcode}")
+    except (socket.timeout, TimeoutError):
+        return "dropped", "connect timed out"
+    except OSError as e:
+        return "error", f"{type(e).__name__}: {e}"
+
+
+class Agent:
+    def __init__(self, args):
+        self.args = args
+        self.lock = threading.Lock()
+
+    def proxy(self):
+        transport = SourceTransport(self.args.src, self.args.host, self.args.timeout)
+        return xmlrpc.client.ServerProxy(f"http://{self.args.vhost}/xmlrpc.php", transport=transport)
+
+    def emit(self, n, outcome, detail):
+        line = {"scenario": self.args.scenario, "src": self.args.src, "n": n,
+                "outcome": outcome, "detail": detail, "t": round(time.time(), 6)}
+        with self.lock:
+            print(json.dumps(line), flush=True)
+
+    # -- one attempt of each kind --
+    def getusersblogs(self, n):
+        password = self.args.password or f"guess{n:04d}"
+        return classify(lambda: len(self.proxy().wp.getUsersBlogs("admin", password)) and "ok")
+
+    def pingback(self, n):
+        return classify(lambda: self.proxy().pingback.ping(self.args.source, self.args.target) and "ok")
+
+    def sayhello(self, n):
+        return classify(lambda: self.proxy().demo.sayHello())
+
+    def multicall(self, n):
+        def call():
+            calls = xmlrpc.client.MultiCall(self.proxy())
+            for i in range(self.args.size):
+                calls.wp.getUsersBlogs("admin", f"guess{n:04d}-{i:04d}")
+            faults = 0
+            results = calls()
+            for i in range(self.args.size):
+                try:
+                    results[i]
+                except xmlrpc.client.Fault:
+                    faults += 1
+            return f"{faults} faults in {self.args.size} calls"
+        return classify(call)
+
+    def login(self, n):
+        def call():
+            password = self.args.password or f"guess{n:04d}"
+            form = urllib.parse.urlencode({"log": "admin", "pwd": password, "wp-submit": "Log In"})
+            connection = http.client.HTTPConnection(self.args.host, 80, timeout=self.args.timeout,
+                                                    source_address=(self.args.src, 0))
+            try:
+                connection.request("POST", "/wp-login.php", form, {
+                    "Host": self.args.vhost, "Content-Type": "application/x-www-form-urlencoded"})
+                answer = connection.getresponse()
+                body = answer.read().decode(errors="replace")
+            finally:
+                connection.close()
+            if answer.status == 403:
+                raise xmlrpc.client.ProtocolError("", 403, "Forbidden", {})
+            if answer.status == 302:
+                return "logged in"
+            return "login_error" if 'id="login_error"' in body else f"HTTP {answer.status}"
+        return classify(call)
+
+    # -- runs --
+    def run(self):
+        attempt = getattr(self, self.args.scenario)
+        drops_in_a_row = 0
+        for n in range(1, self.args.count + 1):
+            outcome, detail = attempt(n)
+            self.emit(n, outcome, detail)
+            drops_in_a_row = drops_in_a_row + 1 if outcome == "dropped" else 0
+            if drops_in_a_row >= 2:
+                break
+            if self.args.pause:
+                time.sleep(self.args.pause)
+
+    def flood(self):
+        """`connections` threads, each `count` bad-password attempts, all at once."""
+        start = threading.Barrier(self.args.connections)
+        counter = iter(range(1, 1_000_000))
+
+        def worker():
+            start.wait()
+            for _ in range(self.args.count):
+                with self.lock:
+                    n = next(counter)
+                outcome, detail = self.getusersblogs(n)
+                self.emit(n, outcome, detail)
+                if outcome == "dropped":
+                    return
+        threads = [threading.Thread(target=worker) for _ in range(self.args.connections)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("scenario", choices=["getusersblogs", "pingback", "multicall", "login",
+                                             "sayhello", "flood"])
+    parser.add_argument("--src", required=True)
+    parser.add_argument("--host", default="198.18.0.1", help="the server address to connect to")
+    parser.add_argument("--vhost", default="blog.test")
+    parser.add_argument("--count", type=int, default=10)
+    parser.add_argument("--password", help="default: a wrong guess per attempt")
+    parser.add_argument("--source", help="pingback source URL")
+    parser.add_argument("--target", help="pingback target URL")
+    parser.add_argument("--size", type=int, default=500, help="calls per multicall")
+    parser.add_argument("--connections", type=int, default=8, help="flood: parallel connections")
+    parser.add_argument("--timeout", type=float, default=2.0)
+    parser.add_argument("--pause", type=float, default=0.0, help="seconds between attempts")
+    args = parser.parse_args()
+    agent = Agent(args)
+    if args.scenario == "flood":
+        agent.flood()
+    else:
+        agent.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
