@@ -166,7 +166,7 @@ bool IpsetSink::add(const BanRequest& request, std::string& error) {
     bool v4 = request.key.is_ipv4();
     std::string target = request.key.to_string();
     if (!v4) {
-        target += "/" + std::to_string(request.prefix);
+        target.append("/").append(std::to_string(request.prefix));
     }
     return run("add " + (v4 ? ipv4_set_ : ipv6_set_) + " " + target + " timeout " +
                    std::to_string(std::min(request.seconds, kKernelMaxTimeout)) + " -exist",

@@ -1,6 +1,7 @@
 #include "xmlrpcguard/login_marker.hpp"
 
 #include <array>
+#include <cstring>
 
 namespace xmlrpcguard {
 
@@ -33,19 +34,26 @@ constexpr auto kFallback = make_fallback();
 }  // namespace
 
 void LoginMarkerFinder::feed(std::span<const char> bytes) noexcept {
-    for (char c : bytes) {
-        if (found_) {
-            return;
+    const char* at = bytes.data();
+    const char* const end = at + bytes.size();
+    while (at < end && !found_) {
+        if (matched_ == 0) {
+            // A match can only begin at the marker's first byte, and most of a page has
+            // few of those: let memchr skip to the next one.
+            at = static_cast<const char*>(
+                std::memchr(at, kMarker[0], static_cast<std::size_t>(end - at)));
+            if (!at) {
+                return;
+            }
         }
+        char c = *at++;
         while (matched_ > 0 && c != kMarker[matched_]) {
             matched_ = kFallback[matched_];
         }
         if (c == kMarker[matched_]) {
             ++matched_;
         }
-        if (matched_ == kLength) {
-            found_ = true;
-        }
+        found_ = matched_ == kLength;
     }
 }
 

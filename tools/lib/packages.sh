@@ -6,7 +6,7 @@ XRG_BUILD_PACKAGES=(
   apache2-dev libapr1-dev libaprutil1-dev libxml2-dev libipset-dev libcap-dev
 )
 XRG_TEST_PACKAGES=(
-  clang libclang-rt-14-dev libboost-test-dev libbenchmark-dev
+  clang libclang-rt-14-dev libboost-test-dev
   apache2 libapache2-mod-php php-fpm php-mysql php-xml mariadb-server wordpress
   ipset iptables iproute2 procps curl python3
 )
