@@ -21,7 +21,7 @@ const char* vhost_of(request_rec* r) {
 const char* key_of(request_rec* r, const Address& key, const ServerConfig& config) {
     std::string text = key.to_string();
     if (!key.is_ipv4()) {
-        text += "/" + std::to_string(config.ipv6_prefix);
+        text.append("/").append(std::to_string(config.ipv6_prefix));
     }
     return apr_pstrdup(r->pool, text.c_str());
 }
