@@ -257,9 +257,10 @@ class Httpd:
     """apache2 with its own ServerRoot, config and error_log in a work directory, run in
     the server namespace and ended by pid; `kind` picks the MPM (modphp: prefork)."""
 
-    def __init__(self, net, workdir, kind, site_config, load_guard=True):
+    def __init__(self, net, workdir, kind, site_config, load_guard=True, port=80, extra_modules=()):
+        """extra_modules: (name, path of the .so) pairs loaded besides the usual ones."""
         self.net, self.workdir, self.kind = net, workdir, kind
-        self.load_guard = load_guard
+        self.load_guard, self.port, self.extra_modules = load_guard, port, extra_modules
         self.conf = os.path.join(workdir, "httpd.conf")
         self.error_log = os.path.join(workdir, "error.log")
         self.process = None
@@ -271,11 +272,12 @@ class Httpd:
                    "deflate", "env", "dir"]
         lines = [f"ServerRoot {self.workdir}", f"PidFile {self.workdir}/httpd.pid",
                  f"ErrorLog {self.error_log}", "ServerName localhost", "User www-data", "Group www-data",
-                 f"Listen {SERVER_V4}:80", "Listen [2001:db8::1]:80", "TypesConfig /etc/mime.types",
+                 f"Listen {SERVER_V4}:{self.port}", f"Listen [2001:db8::1]:{self.port}", "TypesConfig /etc/mime.types",
                  "MaxRequestWorkers 16" if mpm == "prefork" else "ThreadsPerChild 16"]
         lines += [f"LoadModule {m}_module {MODULES_DIR}/mod_{m}.so" for m in modules]
         if self.kind == "modphp":
             lines.append(f"LoadModule php_module {PHP_MODULE}")
+        lines += [f"LoadModule {name}_module {path}" for name, path in self.extra_modules]
         if self.load_guard:
             lines.append(f"LoadModule xmlrpcguard_module {MODULE}")
         with open(self.conf, "w") as f:

@@ -53,8 +53,10 @@ class WordPressSite:
 
     admin_user = "admin"
 
-    def __init__(self, net, workdir, host="blog.test", name=None):
+    def __init__(self, net, workdir, host="blog.test", name=None, extra_php=""):
+        """extra_php: more PHP for the site's config file (define()s)."""
         self.net, self.host = net, host
+        self.extra_php = extra_php
         self.workdir = os.path.join(workdir, "wordpress")
         self.config_name = name or f"xrg{net.tag}"
         self.config_file = f"/etc/wordpress/config-{self.config_name}.php"
@@ -114,6 +116,7 @@ define('WP_SITEURL', 'http://{self.host}');
 define('DISABLE_WP_CRON', true);
 define('AUTOMATIC_UPDATER_DISABLED', true);
 define('WP_HTTP_BLOCK_EXTERNAL', false);
+{self.extra_php}
 $table_prefix = 'wp_';
 """)
         os.chmod(self.config_file, 0o644)

@@ -23,8 +23,11 @@ SOURCES_PORT = 8080
 
 
 class Sandbox:
-    def __init__(self, tag, guard, host="blog.test", clients=(), firewall=True):
-        """guard: the XmlRpcGuard directives of the WordPress vhost."""
+    def __init__(self, tag, guard, host="blog.test", clients=(), firewall=True, load_guard=True,
+                 extra_php=""):
+        """guard: the XmlRpcGuard directives of the WordPress vhost. load_guard=False runs
+        the same stack without the module (guard must then be empty); extra_php goes
+        into WordPress's config file."""
         import xrg_harness  # needs XRG_MODULE in the environment: import late
 
         self.host = host
@@ -33,14 +36,15 @@ class Sandbox:
         self.net = TestNet(tag, client_addresses=clients)
         self.site = self.httpd = None
         try:
-            self.site = WordPressSite(self.net, self.workdir, host=host).start()
+            self.site = WordPressSite(self.net, self.workdir, host=host, extra_php=extra_php).start()
             self._serve_pingback_sources()
-            config = "LogLevel warn xmlrpcguard:info\n" + self.site.vhost(guard)
-            self.httpd = xrg_harness.Httpd(self.net, self.workdir, "fpm", config)
+            log_level = "LogLevel warn xmlrpcguard:info" if load_guard else "LogLevel warn"
+            config = log_level + "\n" + self.site.vhost(guard)
+            self.httpd = xrg_harness.Httpd(self.net, self.workdir, "fpm", config, load_guard=load_guard)
             if firewall:
                 self.net.run(self.net.server, [FIREWALL, "install"])
             self.httpd.start()
-            wait_until(lambda: "XRG0204" in self.log() or not firewall, timeout=10,
+            wait_until(lambda: "XRG0204" in self.log() or not (firewall and load_guard), timeout=10,
                        what="ban helper ready")
         except BaseException:
             self.close()
