@@ -21,7 +21,7 @@ struct Cidr {
 };
 
 class AddressSet {
-public:
+  public:
     void add(const Cidr& cidr) { blocks_.push_back(cidr); }
     void add_all(const AddressSet& other);
     bool contains(const Address& address) const noexcept;
@@ -31,7 +31,7 @@ public:
     // 127.0.0.0/8 and ::1, which are never counted or banned.
     static AddressSet loopback();
 
-private:
+  private:
     std::vector<Cidr> blocks_;
 };
 

@@ -52,6 +52,16 @@ class BanHelper {
 
     bool is_protected(const BanRequest& request) const;
 
+    // An operator's ban (xmlrpcguardctl): into the kernel at once, past the rate
+    // ceiling. A protected address is refused with a reason in `error`.
+    bool ban_now(const BanRequest& request, std::int64_t now, std::string& error);
+    // An operator's unban: out of the kernel at once, and forgotten.
+    bool withdraw(const BanRequest& request, std::string& error);
+    // Every entry out of the kernel.
+    bool withdraw_all(std::string& error);
+
+    unsigned ipv6_prefix() const noexcept { return settings_.ipv6_prefix; }
+
   private:
     bool take_token(std::int64_t now);
     bool put(const BanRequest& request, std::int64_t now, std::string& error);

@@ -1,6 +1,6 @@
 // Where the privileged helper puts bans: the kernel's ipsets (IpsetSink) or, in
-// tests, a list (RecordingSink). The kernel expires each entry by its timeout, so a
-// sink only ever adds.
+// tests, a list (RecordingSink). The kernel expires each entry by its timeout; an
+// operator's unban or flush (xmlrpcguardctl) removes entries before that.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +21,10 @@ class BanSink {
     // Adds (or refreshes) the entry for request.key/prefix with a timeout of
     // request.seconds. On failure returns false and says why in `error`.
     virtual bool add(const BanRequest& request, std::string& error) = 0;
+    // Removes the entry for request.key/prefix (absent is fine; seconds unused).
+    virtual bool remove(const BanRequest& request, std::string& error) = 0;
+    // Removes every entry.
+    virtual bool flush(std::string& error) = 0;
 };
 
 class RecordingSink final : public BanSink {
@@ -33,8 +37,26 @@ class RecordingSink final : public BanSink {
         error = fail_with;
         return false;
     }
+    bool remove(const BanRequest& request, std::string& error) override {
+        if (!fail_with.empty()) {
+            error = fail_with;
+            return false;
+        }
+        removed.push_back(request);
+        return true;
+    }
+    bool flush(std::string& error) override {
+        if (!fail_with.empty()) {
+            error = fail_with;
+            return false;
+        }
+        ++flushes;
+        return true;
+    }
     std::vector<BanRequest> added;
-    std::string fail_with;  // non-empty: every add fails with this message
+    std::vector<BanRequest> removed;
+    int flushes = 0;
+    std::string fail_with;  // non-empty: every call fails with this message
 };
 
 }  // namespace xmlrpcguard

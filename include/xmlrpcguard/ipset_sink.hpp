@@ -31,12 +31,15 @@ class IpsetSink final : public BanSink {
     std::optional<unsigned> references(std::string_view set, std::string& error);
 
     bool add(const BanRequest& request, std::string& error) override;
+    bool remove(const BanRequest& request, std::string& error) override;
+    bool flush(std::string& error) override;
 
     const std::string& ipv4_set() const noexcept { return ipv4_set_; }
     const std::string& ipv6_set() const noexcept { return ipv6_set_; }
 
   private:
     bool run(std::string command, std::string& error);
+    std::string target(const BanRequest& request) const;
 
     struct Session;
     std::unique_ptr<Session> session_;

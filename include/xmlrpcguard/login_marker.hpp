@@ -9,14 +9,14 @@
 namespace xmlrpcguard {
 
 class LoginMarkerFinder {
-public:
+  public:
     static constexpr std::string_view kMarker = "id=\"login_error\"";
 
     void feed(std::span<const char> bytes) noexcept;
     bool found() const noexcept { return found_; }
     void reset() noexcept { *this = LoginMarkerFinder{}; }
 
-private:
+  private:
     std::size_t matched_ = 0;  // length of the marker prefix that ends the bytes seen so far
     bool found_ = false;
 };

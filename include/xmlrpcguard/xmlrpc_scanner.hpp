@@ -69,7 +69,7 @@ struct ResponseScan {
 // Reads a <methodCall> body. Feed chunks as they arrive, then finish() at EOS.
 // Reusable after reset(), which keeps the parser context (cheaper than a new one).
 class RequestScanner {
-public:
+  public:
     explicit RequestScanner(ScanLimits limits = {});
     ~RequestScanner();
     RequestScanner(const RequestScanner&) = delete;
@@ -82,13 +82,13 @@ public:
 
     struct Impl;
 
-private:
+  private:
     std::unique_ptr<Impl> impl_;
 };
 
 // Reads a <methodResponse> body; see RequestScanner.
 class ResponseScanner {
-public:
+  public:
     explicit ResponseScanner(ScanLimits limits = {});
     ~ResponseScanner();
     ResponseScanner(const ResponseScanner&) = delete;
@@ -101,7 +101,7 @@ public:
 
     struct Impl;
 
-private:
+  private:
     std::unique_ptr<Impl> impl_;
 };
 

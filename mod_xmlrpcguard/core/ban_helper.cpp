@@ -83,6 +83,24 @@ HelperVerdict BanHelper::on_message(std::span<const std::byte> message, std::int
     return put(*request, now, error) ? HelperVerdict::Added : HelperVerdict::Failed;
 }
 
+bool BanHelper::ban_now(const BanRequest& request, std::int64_t now, std::string& error) {
+    if (is_protected(request)) {
+        error = "a protected address (loopback or XmlRpcGuardIgnoreIP) is never banned";
+        return false;
+    }
+    return put(request, now, error);
+}
+
+bool BanHelper::withdraw(const BanRequest& request, std::string& error) {
+    kernel_until_.erase(request.key);
+    return sink_.remove(request, error);
+}
+
+bool BanHelper::withdraw_all(std::string& error) {
+    kernel_until_.clear();
+    return sink_.flush(error);
+}
+
 BanHelper::Reconciled BanHelper::reconcile(const WindowTable& table, std::int64_t now,
                                            std::string& error) {
     std::vector<BanRequest> due;

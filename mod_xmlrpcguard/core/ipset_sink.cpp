@@ -162,15 +162,27 @@ std::optional<unsigned> IpsetSink::references(std::string_view set, std::string&
     return static_cast<unsigned>(std::strtoul(output.data() + at + kLabel.size(), nullptr, 10));
 }
 
-bool IpsetSink::add(const BanRequest& request, std::string& error) {
+std::string IpsetSink::target(const BanRequest& request) const {
     bool v4 = request.key.is_ipv4();
-    std::string target = request.key.to_string();
+    std::string text = (v4 ? ipv4_set_ : ipv6_set_) + " " + request.key.to_string();
     if (!v4) {
-        target.append("/").append(std::to_string(request.prefix));
+        text.append("/").append(std::to_string(request.prefix));
     }
-    return run("add " + (v4 ? ipv4_set_ : ipv6_set_) + " " + target + " timeout " +
+    return text;
+}
+
+bool IpsetSink::add(const BanRequest& request, std::string& error) {
+    return run("add " + target(request) + " timeout " +
                    std::to_string(std::min(request.seconds, kKernelMaxTimeout)) + " -exist",
                error);
+}
+
+bool IpsetSink::remove(const BanRequest& request, std::string& error) {
+    return run("del " + target(request) + " -exist", error);
+}
+
+bool IpsetSink::flush(std::string& error) {
+    return run("flush " + ipv4_set_, error) && run("flush " + ipv6_set_, error);
 }
 
 }  // namespace xmlrpcguard

@@ -189,6 +189,24 @@ const char* set_ipset(cmd_parms* cmd, void*, const char* name4, const char* name
     return nullptr;
 }
 
+const char* set_control_socket(cmd_parms* cmd, void*, const char* value) {
+    if (const char* error = server_only(cmd)) {
+        return error;
+    }
+    if (!strcasecmp(value, "none")) {
+        config_of(cmd).control_socket = "";
+        return nullptr;
+    }
+    const char* path = ap_runtime_dir_relative(cmd->pool, value);
+    if (!path || !*value || std::strlen(path) >= kMaxSocketPath) {
+        return refuse(cmd, value,
+                      apr_psprintf(cmd->pool, "expected a socket path of at most %d bytes, or none",
+                                   static_cast<int>(kMaxSocketPath) - 1));
+    }
+    config_of(cmd).control_socket = path;
+    return nullptr;
+}
+
 const char* set_ipv6_prefix(cmd_parms* cmd, void*, const char* value) {
     std::int64_t prefix = 0;
     if (!parse_count(value, kMinIPv6Prefix, 128, prefix)) {
@@ -238,6 +256,9 @@ const command_rec kDirectives[] = {
                    "NAME4 [NAME6] | none: kernel ipsets for bans (server-wide)"),
     AP_INIT_TAKE1("XmlRpcGuardIPv6Prefix", as_cmd(set_ipv6_prefix), nullptr, RSRC_CONF,
                   "IPv6 offenders are counted and banned per /N (default 64)"),
+    AP_INIT_TAKE1("XmlRpcGuardControlSocket", as_cmd(set_control_socket), nullptr, RSRC_CONF,
+                  "PATH | none: the ban helper's socket for xmlrpcguardctl (server-wide; "
+                  "default xmlrpcguard.sock in the runtime directory)"),
     {nullptr, nullptr, nullptr, 0, RAW_ARGS, nullptr},
 };
 
@@ -270,6 +291,7 @@ void* merge_server_config(apr_pool_t* pool, void* base_config, void* add_config)
     merged->ipset_given = base.ipset_given;
     merged->ipset4 = base.ipset4;
     merged->ipset6 = base.ipset6;
+    merged->control_socket = base.control_socket;
     return merged;
 }
 
@@ -292,6 +314,9 @@ void resolve_defaults(server_rec* main_server) {
             config.login_path = kDefaultLoginPath;
         if (config.table_size == kUnset)
             config.table_size = kDefaultTableSize;
+        if (!config.control_socket)
+            config.control_socket =
+                ap_runtime_dir_relative(s->process->pconf, kDefaultControlSocket);
         if (!config.ipset_given) {
             config.ipset_given = 1;
             config.ipset4 = kDefaultIPSet4;

@@ -27,6 +27,8 @@ inline constexpr const char* kDefaultXmlRpcPath = "xmlrpc.php";
 inline constexpr const char* kDefaultLoginPath = "wp-login.php";
 inline constexpr const char* kDefaultIPSet4 = "xmlrpcguard";
 inline constexpr const char* kDefaultIPSet6 = "xmlrpcguard6";
+inline constexpr const char* kDefaultControlSocket = "xmlrpcguard.sock";
+inline constexpr std::size_t kMaxSocketPath = 108;  // sizeof(sockaddr_un::sun_path)
 
 // Plain data in pool memory. Every field starts "unset" (-1 / nullptr) so the merge
 // can tell "not said in this vhost" from "said"; resolve_defaults() fills what is
@@ -46,6 +48,7 @@ struct ServerConfig {
     int ipset_given;     // 0 = unset, 1 = said
     const char* ipset4;  // nullptr after "none"
     const char* ipset6;
+    const char* control_socket;  // nullptr = unset, "" after "none"
 
     WindowRule rule() const noexcept {
         return {static_cast<std::uint32_t>(findtime), static_cast<std::uint32_t>(maxretry)};

@@ -77,6 +77,14 @@ OffenceKind main_kind(const Offences& offences) {
     return best;
 }
 
+void count_scan(ScanStatus status, Counter malformed, Counter over_limit) {
+    if (status == ScanStatus::Malformed) {
+        count(malformed);
+    } else if (status == ScanStatus::OverLimit) {
+        count(over_limit);
+    }
+}
+
 Offences judge_exchange(GuardedExchange& exchange) {
     Exchange seen;
     seen.endpoint = exchange.endpoint;
@@ -85,6 +93,7 @@ Offences judge_exchange(GuardedExchange& exchange) {
         return {};  // an encoded answer counts as not scanned, never as an offence
     }
     if (exchange.endpoint == Endpoint::Login) {
+        count(Counter::LoginExchanges);
         seen.login_error_marker = exchange.login_marker.found();
         return judge(seen);
     }
@@ -95,6 +104,12 @@ Offences judge_exchange(GuardedExchange& exchange) {
     exchange.response_scanner->finish();
     seen.request = &exchange.request_scanner->result();
     seen.response = &exchange.response_scanner->result();
+    count(Counter::XmlRpcExchanges);
+    if (seen.request->method == kMulticallMethod) {
+        count(Counter::MulticallRequests);
+    }
+    count_scan(seen.request->status, Counter::RequestsMalformed, Counter::RequestsOverLimit);
+    count_scan(seen.response->status, Counter::ResponsesMalformed, Counter::ResponsesOverLimit);
     return judge(seen);
 }
 
@@ -112,6 +127,9 @@ bool conclude(GuardedExchange& exchange) {
         return false;
     }
     verdict.main_kind = main_kind(verdict.offences);
+    count(Counter::AuthFailures, verdict.offences[OffenceKind::AuthFailure]);
+    count(Counter::PingbackErrors, verdict.offences[OffenceKind::PingbackError]);
+    count(Counter::LoginFailures, verdict.offences[OffenceKind::LoginFailure]);
     const ServerConfig& config = exchange.config;
     std::int64_t now = now_seconds();
     verdict.outcome = table->record(exchange.key, now, verdict.offences.total(), config.rule());
@@ -130,6 +148,7 @@ bool conclude(GuardedExchange& exchange) {
     }
     auto bantime = static_cast<std::uint32_t>(config.bantime);
     if (table->ban(exchange.key, now, now + bantime, reason_of(verdict.main_kind))) {
+        count(Counter::Bans);
         log_ban(exchange, verdict, false);
         send_ban(exchange.key, static_cast<unsigned>(config.ipv6_prefix), bantime);
     }

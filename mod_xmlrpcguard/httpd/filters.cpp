@@ -96,6 +96,7 @@ apr_status_t replace_with_forbidden(ap_filter_t* f, GuardedExchange& exchange,
     APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_immortal_create(
                                     kForbiddenBody, sizeof(kForbiddenBody) - 1, bb->bucket_alloc));
     APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(bb->bucket_alloc));
+    count(Counter::WithheldAnswers);
     log_replaced(exchange);
     exchange.answer = AnswerState::Replacing;
     apr_status_t rv = ap_pass_brigade(f->next, bb);
@@ -117,6 +118,7 @@ void check_encoding(GuardedExchange& exchange) {
     }
     if (encoding && strcasecmp(encoding, "identity") != 0) {
         exchange.scannable = false;
+        count(Counter::UnscannedEncoded);
         log_not_scannable(exchange, encoding);
     }
 }

@@ -18,12 +18,15 @@
 #include <cerrno>
 #include <chrono>
 #include <exception>
+#include <optional>
 #include <string>
 
 #include "config.hpp"
+#include "control_socket.hpp"
 #include "glue.hpp"
 #include "table_shm.hpp"
 #include "xmlrpcguard/ban_helper.hpp"
+#include "xmlrpcguard/control.hpp"
 #include "xmlrpcguard/ipset_sink.hpp"
 
 namespace xmlrpcguard::httpd {
@@ -37,6 +40,7 @@ constexpr int kExitDoNotRestart = 78;  // EX_CONFIG
 constexpr apr_time_t kQuickDeath = apr_time_from_sec(5);
 constexpr int kMaxQuickDeaths = 3;
 constexpr int kChannelFd = 3;  // the helper's end of the socket pair, in the helper
+constexpr int kControlFd = 4;  // the control socket's listener, in the helper (if any)
 
 // Written by the parent at post_config, before any child of this generation exists;
 // read-only afterwards (children inherit the values through fork).
@@ -44,8 +48,9 @@ struct Helper {
     pid_t owner = 0;  // the httpd parent: only it may stop the helper
     apr_pool_t* pool = nullptr;
     server_rec* main_server = nullptr;
-    int child_end = -1;   // children send here
-    int helper_end = -1;  // the helper receives here
+    int child_end = -1;                  // children send here
+    int helper_end = -1;                 // the helper receives here
+    const char* control_path = nullptr;  // removed by the parent when the helper stops
     apr_proc_t process{};
     bool running = false;
     apr_time_t started_at = 0;
@@ -123,7 +128,7 @@ HelperSettings settings_of(const ServerConfig& config) {
     return settings;
 }
 
-[[noreturn]] void serve(server_rec* s, pid_t parent) {
+[[noreturn]] void serve(server_rec* s, pid_t parent, bool has_control) {
     const ServerConfig& config = config_of(s);
     IpsetSink sink(config.ipset4, config.ipset6);
     std::string error;
@@ -136,6 +141,13 @@ HelperSettings settings_of(const ServerConfig& config) {
     warn_if_unenforced(sink, s);
     BanHelper helper(sink, settings_of(config));
     auto table = shared_table();
+    std::optional<ControlService> control;
+    if (has_control && table) {
+        ControlSettings settings;
+        settings.rule = config.rule();
+        settings.bantime = static_cast<std::uint32_t>(config.bantime);
+        control.emplace(*table, helper, shared_counters(), settings);
+    }
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
                  "XRG0204: ban helper %" APR_PID_T_FMT " ready: ipsets %s %s", getpid(),
                  config.ipset4, config.ipset6);
@@ -143,12 +155,15 @@ HelperSettings settings_of(const ServerConfig& config) {
     std::uint64_t malformed = 0, protected_seen = 0, over_rate = 0, failed = 0;
     auto next_reconcile = std::chrono::steady_clock::now();
     for (;;) {
-        pollfd channel{kChannelFd, POLLIN, 0};
-        int ready = poll(&channel, 1, 1000);
+        pollfd watched[2] = {{kChannelFd, POLLIN, 0}, {kControlFd, POLLIN, 0}};
+        int ready = poll(watched, control ? 2 : 1, 1000);
         if (getppid() != parent) {
             _exit(0);  // httpd is gone
         }
-        if (ready > 0) {
+        if (ready > 0 && control && (watched[1].revents & POLLIN)) {
+            answer_control_client(kControlFd, *control, s);
+        }
+        if (ready > 0 && (watched[0].revents & POLLIN)) {
             std::byte message[kBanMessageSize + 1];
             ssize_t length;
             while ((length = recv(kChannelFd, message, sizeof message, MSG_DONTWAIT)) >= 0) {
@@ -200,7 +215,13 @@ HelperSettings settings_of(const ServerConfig& config) {
     if (dup2(channel, kChannelFd) != kChannelFd) {
         _exit(1);
     }
-    close_range(kChannelFd + 1, ~0U, 0);  // listeners, logs of vhosts, the parent's ends
+    bool has_control = false;
+    if (g_helper.control_path) {  // made as root, before the privileges go
+        int listener = open_control_socket(g_helper.control_path, s);
+        has_control = listener >= 0 && dup2(listener, kControlFd) == kControlFd;
+    }
+    close_range(has_control ? kControlFd + 1 : kChannelFd + 1, ~0U,
+                0);  // listeners, logs, the parent's ends
     if (const char* failed_step = drop_privileges()) {
         ap_log_error(APLOG_MARK, APLOG_ERR, errno, s,
                      "XRG0202: ban helper cannot keep CAP_NET_ADMIN (%s): bans stay "
@@ -210,7 +231,7 @@ HelperSettings settings_of(const ServerConfig& config) {
     }
     prctl(PR_SET_PDEATHSIG, SIGTERM);  // after setuid, which clears it
     try {
-        serve(s, parent);
+        serve(s, parent, has_control);
     } catch (const std::exception& e) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "XRG0210: ban helper stopped: %s", e.what());
     } catch (...) {
@@ -295,6 +316,9 @@ apr_status_t stop_helper(void*) {
         }
         g_helper.running = false;
     }
+    if (g_helper.control_path) {
+        unlink(g_helper.control_path);
+    }
     for (int* fd : {&g_helper.child_end, &g_helper.helper_end}) {
         if (*fd >= 0)
             close(*fd);
@@ -336,6 +360,8 @@ int start_ban_helper(apr_pool_t* pconf, server_rec* s) noexcept {
     g_helper.main_server = s;
     g_helper.child_end = ends[0];
     g_helper.helper_end = ends[1];
+    g_helper.control_path =
+        config.control_socket && *config.control_socket ? config.control_socket : nullptr;
     apr_pool_cleanup_register(pconf, nullptr, stop_helper, apr_pool_cleanup_null);
     spawn();
     return OK;
@@ -356,7 +382,9 @@ void send_ban(const Address& key, unsigned ipv6_prefix, std::uint32_t seconds) n
     BanMessage message = encode(request);
     // Full channel or helper between restarts: the table holds the ban, and the
     // helper's next reconcile puts it in the kernel.
-    (void)send(g_helper.child_end, message.data(), message.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    bool sent = send(g_helper.child_end, message.data(), message.size(),
+                     MSG_DONTWAIT | MSG_NOSIGNAL) == static_cast<ssize_t>(message.size());
+    count(sent ? Counter::HelperMessagesSent : Counter::HelperMessagesDropped);
 }
 
 }  // namespace xmlrpcguard::httpd

@@ -15,6 +15,7 @@
 #include "glue.hpp"
 #include "helper_process.hpp"
 #include "log.hpp"
+#include "status_handler.hpp"
 #include "table_shm.hpp"
 
 namespace xmlrpcguard::httpd {
@@ -54,6 +55,7 @@ int guard_request(request_rec* r) {
     Address key = client->offender_key(static_cast<unsigned>(config.ipv6_prefix));
     auto table = shared_table();
     if (config.mode == GuardMode::On && table && table->banned(key, now_seconds())) {
+        count(Counter::DeniedRequests);
         log_denied(r, key);
         return HTTP_FORBIDDEN;
     }
@@ -82,6 +84,7 @@ void register_hooks(apr_pool_t*) {
     ap_hook_child_init(child_init, nullptr, nullptr, APR_HOOK_MIDDLE);
     // After mod_remoteip (APR_HOOK_FIRST), so useragent_ip is the real client.
     ap_hook_post_read_request(post_read_request, nullptr, nullptr, APR_HOOK_MIDDLE);
+    ap_hook_handler(status_handler, nullptr, nullptr, APR_HOOK_MIDDLE);
     register_filters();
 }
 

@@ -25,6 +25,7 @@ struct Retained {
 
 // Set once per generation in the parent before any child exists; read-only after.
 std::optional<WindowTable> g_table;
+std::optional<GuardCounters> g_counters;
 
 std::int64_t now_seconds() {
     return apr_time_sec(apr_time_now());
@@ -43,6 +44,21 @@ Region region_of(apr_shm_t* segment) {
     auto address = reinterpret_cast<std::uintptr_t>(apr_shm_baseaddr_get(segment));
     std::uintptr_t aligned = (address + kRegionAlignment - 1) & ~(kRegionAlignment - 1);
     return {reinterpret_cast<void*>(aligned), apr_shm_size_get(segment) - (aligned - address)};
+}
+
+// [table: region_size(capacity), rounded up to 64][counters]
+std::size_t counters_offset(std::size_t capacity) {
+    return (WindowTable::region_size(capacity) + kRegionAlignment - 1) & ~(kRegionAlignment - 1);
+}
+
+std::size_t segment_bytes(std::size_t capacity) {
+    return counters_offset(capacity) + GuardCounters::region_size() + kRegionAlignment;
+}
+
+GuardCounters counters_in(const Region& region, std::size_t capacity) {
+    std::size_t offset = counters_offset(capacity);
+    return GuardCounters::attach(static_cast<std::byte*>(region.base) + offset,
+                                 region.bytes - offset);
 }
 
 // Anonymous shared memory first; a name in the runtime directory where the
@@ -65,6 +81,10 @@ std::optional<WindowTable> shared_table() noexcept {
     return g_table;
 }
 
+GuardCounters* shared_counters() noexcept {
+    return g_counters ? &*g_counters : nullptr;
+}
+
 int attach_shared_table(server_rec* s, std::size_t capacity) noexcept {
     try {
         auto* retained = static_cast<Retained*>(ap_retained_data_get(kRetainedKey));
@@ -74,17 +94,20 @@ int attach_shared_table(server_rec* s, std::size_t capacity) noexcept {
             retained->segment = nullptr;
             retained->capacity = 0;
         }
-        if (retained->segment && retained->capacity == capacity) {
+        // (A segment made by an older build without room for the counters is replaced.)
+        if (retained->segment && retained->capacity == capacity &&
+            apr_shm_size_get(retained->segment) >= segment_bytes(capacity)) {
             Region region = region_of(retained->segment);
             auto [table, how] = WindowTable::attach(region.base, region.bytes, capacity);
             g_table = table;
+            g_counters = counters_in(region, capacity);
             ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
                          "XRG0002: table of %" APR_SIZE_T_FMT " addresses %s across the restart",
                          capacity, how == WindowTable::Attach::Reused ? "kept" : "re-initialised");
             return OK;
         }
 
-        std::size_t bytes = WindowTable::region_size(capacity) + kRegionAlignment;
+        std::size_t bytes = segment_bytes(capacity);
         apr_shm_t* segment = nullptr;
         if (apr_status_t rv = create_segment(s, bytes, &segment); rv != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s,
@@ -97,11 +120,16 @@ int attach_shared_table(server_rec* s, std::size_t capacity) noexcept {
         Region region = region_of(segment);
         auto [table, how] = WindowTable::attach(region.base, region.bytes, capacity);
         (void)how;
+        GuardCounters counters = counters_in(region, capacity);
         if (retained->segment) {
-            // XmlRpcGuardTableSize changed: carry every count and ban over.
+            // XmlRpcGuardTableSize changed: carry every count, ban and counter over.
             Region old_region = region_of(retained->segment);
             if (auto old = WindowTable::open(old_region.base, old_region.bytes)) {
                 table.copy_from(*old, now_seconds());
+            }
+            if (apr_shm_size_get(retained->segment) >= segment_bytes(retained->capacity)) {
+                GuardCounters old_counters = counters_in(old_region, retained->capacity);
+                counters.restore(old_counters.read(), old_counters.since());
             }
             apr_shm_destroy(retained->segment);
             ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
@@ -117,6 +145,7 @@ int attach_shared_table(server_rec* s, std::size_t capacity) noexcept {
         retained->segment = segment;
         retained->capacity = capacity;
         g_table = table;
+        g_counters = counters;
         return OK;
     } catch (const std::exception& e) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "XRG0005: cannot attach the shared table: %s",

@@ -1,4 +1,5 @@
-// The WindowTable's shared memory: created in the parent at post_config, inherited
+// The WindowTable's shared memory (and the GuardCounters after it): created in the
+// parent at post_config, inherited
 // by every child through fork, and kept across graceful restarts in httpd's
 // retained data (the module itself is unloaded and reloaded at every restart).
 #pragma once
@@ -8,6 +9,7 @@
 #include <cstddef>
 #include <optional>
 
+#include "xmlrpcguard/guard_counters.hpp"
 #include "xmlrpcguard/window_table.hpp"
 
 namespace xmlrpcguard::httpd {
@@ -20,5 +22,15 @@ int attach_shared_table(server_rec* main_server, std::size_t capacity) noexcept;
 
 // The table of this process; empty until post_config has attached it.
 std::optional<WindowTable> shared_table() noexcept;
+
+// The counters beside it; null until post_config has attached them.
+GuardCounters* shared_counters() noexcept;
+
+// Adds to a shared counter, if there are counters yet.
+inline void count(Counter counter, std::uint64_t n = 1) noexcept {
+    if (GuardCounters* counters = shared_counters()) {
+        counters->add(counter, n);
+    }
+}
 
 }  // namespace xmlrpcguard::httpd

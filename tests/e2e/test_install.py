@@ -27,6 +27,8 @@ LEFT_BEHIND = [
     "/etc/apache2/mods-enabled/xmlrpcguard.load",
     "/etc/apache2/mods-enabled/xmlrpcguard.conf",
     "/usr/local/sbin/xmlrpcguard-firewall",
+    "/usr/local/sbin/xmlrpcguardctl",
+    "/var/run/apache2/xmlrpcguard.sock",
     "/var/lib/xmlrpcguard/installed",
 ]
 
@@ -90,6 +92,11 @@ class InstallSuite(unittest.TestCase):
                             vhost="guarded.test", timeout=1.5)
                 self.assertIn("timed out", client.next_event().get("error", ""))
                 self.assertEqual(client.get("/index.html", "198.18.5.11", "guarded.test")["status"], 200)
+                # The installed control tool, on the default socket, lifts the ban.
+                unban = subprocess.run(["/usr/local/sbin/xmlrpcguardctl", "unban", "198.18.5.10"],
+                                       capture_output=True, text=True, timeout=10)
+                self.assertEqual(unban.stdout, "ok unbanned 198.18.5.10\n", unban.stderr)
+                self.assertEqual(client.get("/index.html", "198.18.5.10", "guarded.test")["status"], 200)
             finally:
                 net.stop(client.process)
                 client.process.stdout.close()

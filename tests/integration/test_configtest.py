@@ -57,13 +57,15 @@ class ConfigTest(unittest.TestCase):
             ("XmlRpcGuardIPSet bad/name", "XmlRpcGuardIPSet", "bad/name"),
             ("XmlRpcGuardIPSet none extra", "XmlRpcGuardIPSet", "extra"),
             ("XmlRpcGuardIPv6Prefix 129", "XmlRpcGuardIPv6Prefix", "129"),
+            ("XmlRpcGuardControlSocket /run/" + "x" * 120, "XmlRpcGuardControlSocket", "x" * 120),
         ]
         for body, *words in cases:
             with self.subTest(body=body):
                 self.assert_refused(body, *words)
 
     def test_server_wide_directives_refused_inside_virtualhost(self):
-        for directive in ("XmlRpcGuardTableSize 1024", "XmlRpcGuardIPSet none"):
+        for directive in ("XmlRpcGuardTableSize 1024", "XmlRpcGuardIPSet none",
+                          "XmlRpcGuardControlSocket none"):
             with self.subTest(directive=directive):
                 self.assert_refused(f"<VirtualHost *:80>\n{directive}\n</VirtualHost>",
                                     directive.split()[0], "VirtualHost")
@@ -77,6 +79,7 @@ XmlRpcGuardIgnoreIP 198.18.0.0/15 2001:db8::/32 198.18.0.7
 XmlRpcGuardIPSet xmlrpcguard
 XmlRpcGuardIPv6Prefix 56
 XmlRpcGuardTableSize 1024
+XmlRpcGuardControlSocket /run/xmlrpcguard-test.sock
 <VirtualHost *:80>
   XmlRpcGuard On
   XmlRpcGuardFindTime 10m

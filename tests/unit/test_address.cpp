@@ -131,8 +131,9 @@ bool find_in_pieces(std::string_view html, std::size_t piece) {
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(login_marker_is_found_across_any_split) {
-    std::string html = "<html><body><div id=\"login\"><div id=\"login_error\">\n"
-                       "<strong>Error:</strong> The password you entered...</div>";
+    std::string html =
+        "<html><body><div id=\"login\"><div id=\"login_error\">\n"
+        "<strong>Error:</strong> The password you entered...</div>";
     for (std::size_t piece = 1; piece <= html.size(); ++piece) {
         BOOST_TEST(find_in_pieces(html, piece), "piece " << piece);
     }

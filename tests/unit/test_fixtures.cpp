@@ -18,7 +18,9 @@
 using namespace xmlrpcguard;
 
 namespace xmlrpcguard {
-std::ostream& operator<<(std::ostream& out, ScanStatus status) { return out << to_string(status); }
+std::ostream& operator<<(std::ostream& out, ScanStatus status) {
+    return out << to_string(status);
+}
 }  // namespace xmlrpcguard
 
 namespace {

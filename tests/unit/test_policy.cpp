@@ -45,7 +45,7 @@ BOOST_AUTO_TEST_CASE(bad_credentials_to_any_method_are_an_auth_failure) {
 BOOST_AUTO_TEST_CASE(successes_and_other_faults_are_not_offences) {
     BOOST_TEST(!xmlrpc(call("wp.getUsersBlogs"), success()).any());
     BOOST_TEST(!xmlrpc(call("demo.sayHello"), success()).any());
-    BOOST_TEST(!xmlrpc(call("wp.getPosts"), fault(401)).any());     // logged in, not allowed
+    BOOST_TEST(!xmlrpc(call("wp.getPosts"), fault(401)).any());  // logged in, not allowed
     BOOST_TEST(!xmlrpc(call("no.such.method"), fault(-32601)).any());
     BOOST_TEST(!xmlrpc(call("wp.getUsersBlogs"), fault(405)).any());  // XML-RPC disabled
 }

@@ -2,7 +2,8 @@
 // the input filters, as PHP would) and answers one fixed XML-RPC success, the size of
 // WordPress's wp.getUsersBlogs answer. It lets wrk measure httpd and the guard, not PHP.
 // Enabled with `SetHandler xrg-fixed-answer`. Not installed anywhere; benchmarks only.
-#include <httpd.h>
+#include <httpd.h>  // first: the other httpd headers need its types
+
 #include <http_config.h>
 #include <http_protocol.h>
 
@@ -17,7 +18,9 @@ constexpr char kAnswer[] =
     "  <member><name>url</name><value><string>http://blog.test/</string></value></member>\n"
     "  <member><name>blogid</name><value><string>1</string></value></member>\n"
     "  <member><name>blogName</name><value><string>A guarded blog</string></value></member>\n"
-    "  <member><name>xmlrpc</name><value><string>http://blog.test/xmlrpc.php</string></value></member>\n"
+    "  "
+    "<member><name>xmlrpc</name><value><string>http://blog.test/xmlrpc.php</string></value></"
+    "member>\n"
     "</struct></value>\n</data></array>\n      </value>\n    </param>\n  </params>\n"
     "</methodResponse>\n";
 

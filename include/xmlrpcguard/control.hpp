@@ -1,0 +1,47 @@
+// The operator's commands (tools/xmlrpcguardctl), executed by the ban helper, which
+// holds both records of a ban: the shared table and the kernel sets. One line in,
+// text out; the answer's first line is "ok ..." or "error: why".
+//
+//   status               counters and table figures, one "name value" per line
+//   list                 active bans, then offenders under the threshold
+//   ban ADDR [DURATION]  ban now (default: XmlRpcGuardBanTime of the main server)
+//   unban ADDR           lift a ban in the table and the kernel at once
+//   flush                lift every ban
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "xmlrpcguard/ban_helper.hpp"
+#include "xmlrpcguard/guard_counters.hpp"
+#include "xmlrpcguard/window_table.hpp"
+
+namespace xmlrpcguard {
+
+struct ControlSettings {
+    WindowRule rule;                // for the offender list
+    std::uint32_t bantime = 86400;  // a `ban` without a duration
+};
+
+class ControlService {
+  public:
+    ControlService(WindowTable table, BanHelper& helper, const GuardCounters* counters,
+                   ControlSettings settings);
+
+    std::string execute(std::string_view line, std::int64_t now);
+
+  private:
+    std::string status(std::int64_t now);
+    std::string list(std::int64_t now);
+    std::string ban(std::string_view address, std::string_view duration, std::int64_t now);
+    std::string unban(std::string_view address, std::int64_t now);
+    std::string flush(std::int64_t now);
+
+    WindowTable table_;
+    BanHelper& helper_;
+    const GuardCounters* counters_;
+    ControlSettings settings_;
+};
+
+}  // namespace xmlrpcguard

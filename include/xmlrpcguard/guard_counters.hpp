@@ -1,0 +1,68 @@
+// Counters since the shared memory was made, which every httpd process adds to and
+// the status page, the metrics and the control tool read. They live in shared
+// memory beside the WindowTable so every child reports the same numbers.
+//
+// Who writes: any process, with relaxed atomic adds (a counter is a sum; no reader
+// needs it ordered against anything else). Who reads: anyone, any time.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace xmlrpcguard {
+
+enum class Counter : std::uint8_t {
+    XmlRpcExchanges,    // POSTs to the XML-RPC path, scanned both ways
+    LoginExchanges,     // POSTs to the login path, answer searched for the marker
+    MulticallRequests,  // system.multicall requests among the XML-RPC ones
+    AuthFailures,       // offences by kind
+    PingbackErrors,
+    LoginFailures,
+    Bans,               // addresses newly banned by an offence
+    DeniedRequests,     // requests of a banned address answered 403 at once
+    WithheldAnswers,    // answers replaced by 403: banned while in flight
+    UnscannedEncoded,   // answers not scanned: Content-Encoding set by the backend
+    RequestsMalformed,  // scanner verdicts other than complete
+    RequestsOverLimit,
+    ResponsesMalformed,
+    ResponsesOverLimit,
+    HelperMessagesSent,     // ban messages handed to the ban helper
+    HelperMessagesDropped,  // not accepted (channel full, helper down): its reconcile catches up
+};
+inline constexpr std::size_t kCounterCount = 16;
+
+struct CounterInfo {
+    std::string_view name;  // snake_case, the JSON key and the metric's stem
+    std::string_view help;
+};
+const CounterInfo& info(Counter counter) noexcept;
+
+using CounterValues = std::array<std::uint64_t, kCounterCount>;
+
+class GuardCounters {
+  public:
+    // Bytes the counters need in a region (64-byte aligned by the caller).
+    static std::size_t region_size() noexcept;
+
+    // Formats `base` unless it already holds counters of this layout (a region kept
+    // across a graceful restart keeps its numbers).
+    static GuardCounters attach(void* base, std::size_t bytes);
+
+    void add(Counter counter, std::uint64_t n = 1) noexcept;
+    CounterValues read() const noexcept;
+    // Seconds since the epoch when the region was formatted.
+    std::int64_t since() const noexcept;
+    void restore(const CounterValues& values, std::int64_t since) noexcept;
+
+    struct Block;
+
+  private:
+    explicit GuardCounters(Block* block) noexcept : block_(block) {}
+    Block* block_;
+};
+
+}  // namespace xmlrpcguard

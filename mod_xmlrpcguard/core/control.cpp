@@ -1,0 +1,170 @@
+#include "xmlrpcguard/control.hpp"
+
+#include <vector>
+
+#include "xmlrpcguard/durations.hpp"
+#include "xmlrpcguard/status_report.hpp"
+
+namespace xmlrpcguard {
+
+namespace {
+
+std::vector<std::string_view> words_of(std::string_view line) {
+    std::vector<std::string_view> words;
+    while (!line.empty()) {
+        auto start = line.find_first_not_of(" \t\r\n");
+        if (start == std::string_view::npos) {
+            break;
+        }
+        line.remove_prefix(start);
+        auto end = line.find_first_of(" \t\r\n");
+        words.push_back(line.substr(0, end));
+        line.remove_prefix(end == std::string_view::npos ? line.size() : end);
+    }
+    return words;
+}
+
+std::string error(std::string_view why) {
+    return "error: " + std::string(why) + "\n";
+}
+
+BanRequest request_for(const Address& key, unsigned ipv6_prefix, std::uint32_t seconds) {
+    BanRequest request;
+    request.key = key;
+    request.prefix = static_cast<std::uint8_t>(key.is_ipv4() ? 32 : ipv6_prefix);
+    request.seconds = seconds;
+    return request;
+}
+
+}  // namespace
+
+ControlService::ControlService(WindowTable table, BanHelper& helper, const GuardCounters* counters,
+                               ControlSettings settings)
+    : table_(table), helper_(helper), counters_(counters), settings_(settings) {}
+
+std::string ControlService::execute(std::string_view line, std::int64_t now) {
+    auto words = words_of(line);
+    if (words.empty()) {
+        return error("empty command; try: status, list, ban ADDR [DURATION], unban ADDR, flush");
+    }
+    std::string_view verb = words[0];
+    if (verb == "status" && words.size() == 1) {
+        return status(now);
+    }
+    if (verb == "list" && words.size() == 1) {
+        return list(now);
+    }
+    if (verb == "ban" && (words.size() == 2 || words.size() == 3)) {
+        return ban(words[1], words.size() == 3 ? words[2] : std::string_view(), now);
+    }
+    if (verb == "unban" && words.size() == 2) {
+        return unban(words[1], now);
+    }
+    if (verb == "flush" && words.size() == 1) {
+        return flush(now);
+    }
+    return error("unknown command or wrong arguments: \"" + std::string(line.substr(0, 80)) +
+                 "\"; try: status, list, ban ADDR [DURATION], unban ADDR, flush");
+}
+
+std::string ControlService::status(std::int64_t now) {
+    auto report = gather_status(table_, counters_, now, settings_.rule, helper_.ipv6_prefix(),
+                                StatusLimits{0, 0});
+    std::string out = "ok\n";
+    out += "counting_since " + utc_time(report.counting_since) + "\n";
+    for (std::size_t i = 0; i < kCounterCount; ++i) {
+        out += std::string(info(static_cast<Counter>(i)).name) + " " +
+               std::to_string(report.counters[i]) + "\n";
+    }
+    const TableStats& t = report.table;
+    out += "banned_now " + std::to_string(t.banned) + "\n";
+    out += "table_entries " + std::to_string(t.used) + "\n";
+    out += "table_capacity " + std::to_string(t.capacity) + "\n";
+    out += "table_evictions " + std::to_string(t.evictions) + "\n";
+    out += "table_refused_records " + std::to_string(t.refused_full) + "\n";
+    out += "table_lock_recoveries " + std::to_string(t.lock_recoveries) + "\n";
+    return out;
+}
+
+std::string ControlService::list(std::int64_t now) {
+    auto report = gather_status(table_, counters_, now, settings_.rule, helper_.ipv6_prefix(),
+                                StatusLimits{SIZE_MAX, 20});
+    std::string out = "ok " + std::to_string(report.bans_total) + " banned\n";
+    unsigned prefix = helper_.ipv6_prefix();
+    for (const EntryView& e : report.bans) {
+        out += "banned " + key_text(e.address, prefix) + " reason=" + to_string(e.reason) +
+               " since=" + utc_time(e.banned_since) + " until=" + utc_time(e.banned_until) +
+               " times_banned=" + std::to_string(e.times_banned) + "\n";
+    }
+    for (const EntryView& e : report.offenders) {
+        out += "counting " + key_text(e.address, prefix) +
+               " offences_in_window=" + std::to_string(e.in_window) + "/" +
+               std::to_string(settings_.rule.maxretry) + " last=" + utc_time(e.last_offence) + "\n";
+    }
+    return out;
+}
+
+std::string ControlService::ban(std::string_view address, std::string_view duration,
+                                std::int64_t now) {
+    auto parsed = Address::parse(address);
+    if (!parsed) {
+        return error("not an IP address: \"" + std::string(address.substr(0, 64)) + "\"");
+    }
+    std::uint32_t seconds = settings_.bantime;
+    if (!duration.empty()) {
+        auto given = parse_duration(duration);
+        if (!given || *given == 0) {
+            return error("not a duration (3600, 45s, 10m, 1h, 1d, 1w): \"" +
+                         std::string(duration.substr(0, 32)) + "\"");
+        }
+        seconds = *given;
+    }
+    unsigned prefix = helper_.ipv6_prefix();
+    Address key = parsed->offender_key(prefix);
+    BanRequest request = request_for(key, prefix, seconds);
+    std::string why;
+    if (helper_.is_protected(request)) {
+        return error("a protected address (loopback or XmlRpcGuardIgnoreIP) is never banned");
+    }
+    table_.ban(key, now, now + seconds, BanReason::Manual);
+    if (!helper_.ban_now(request, now, why)) {
+        return error("banned in httpd, but not in the kernel: " + why);
+    }
+    return "ok banned " + key_text(key, prefix) + " until " + utc_time(now + seconds) + "\n";
+}
+
+std::string ControlService::unban(std::string_view address, std::int64_t now) {
+    auto parsed = Address::parse(address);
+    if (!parsed) {
+        return error("not an IP address: \"" + std::string(address.substr(0, 64)) + "\"");
+    }
+    unsigned prefix = helper_.ipv6_prefix();
+    Address key = parsed->offender_key(prefix);
+    bool was_banned = table_.banned(key, now);
+    table_.unban(key, now);
+    std::string why;
+    if (!helper_.withdraw(request_for(key, prefix, 0), why)) {
+        return error("unbanned in httpd, but the kernel refused: " + why);
+    }
+    return "ok " + std::string(was_banned ? "unbanned " : "was not banned: ") +
+           key_text(key, prefix) + "\n";
+}
+
+std::string ControlService::flush(std::int64_t now) {
+    std::vector<Address> banned;
+    table_.for_each(now, 1, [&](const EntryView& e) {
+        if (e.banned_until > now) {
+            banned.push_back(e.address);
+        }
+    });
+    for (const Address& key : banned) {
+        table_.unban(key, now);
+    }
+    std::string why;
+    if (!helper_.withdraw_all(why)) {
+        return error("unbanned in httpd, but the kernel refused: " + why);
+    }
+    return "ok unbanned " + std::to_string(banned.size()) + "\n";
+}
+
+}  // namespace xmlrpcguard

@@ -1,0 +1,74 @@
+// `SetHandler xmlrpcguard-status`: the operator's page, like mod_status's
+// server-status. HTML by default, `?json` for scripts, `?metrics` for Prometheus.
+// Read-only: it changes nothing, so GET (and HEAD) only. Who may see it is the
+// operator's <Location> and Require, as for server-status.
+#include "status_handler.hpp"
+
+#include <http_core.h>
+#include <http_log.h>
+#include <http_protocol.h>
+
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include "config.hpp"
+#include "exchange.hpp"
+#include "log.hpp"
+#include "table_shm.hpp"
+#include "xmlrpcguard/status_report.hpp"
+
+namespace xmlrpcguard::httpd {
+namespace {
+
+constexpr const char* kHandlerName = "xmlrpcguard-status";
+
+int serve_status(request_rec* r) {
+    if (!r->handler || std::strcmp(r->handler, kHandlerName) != 0) {
+        return DECLINED;
+    }
+    r->allowed = AP_METHOD_BIT << M_GET;
+    if (r->method_number != M_GET) {
+        return HTTP_METHOD_NOT_ALLOWED;
+    }
+    auto table = shared_table();
+    if (!table) {
+        return HTTP_SERVICE_UNAVAILABLE;
+    }
+    const ServerConfig& config = config_of(r->server);
+    auto report = gather_status(*table, shared_counters(), now_seconds(), config.rule(),
+                                static_cast<unsigned>(config.ipv6_prefix));
+    std::string body;
+    std::string_view query = r->args ? r->args : "";
+    if (query == "json") {
+        ap_set_content_type(r, "application/json");
+        body = status_json(report);
+    } else if (query == "metrics") {
+        ap_set_content_type(r, "text/plain; version=0.0.4; charset=utf-8");
+        body = status_metrics(report);
+    } else {
+        ap_set_content_type(r, "text/html; charset=utf-8");
+        body = status_html(report);
+    }
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    ap_set_content_length(r, static_cast<apr_off_t>(body.size()));
+    if (!r->header_only) {
+        ap_rwrite(body.data(), static_cast<int>(body.size()), r);
+    }
+    return OK;
+}
+
+}  // namespace
+
+int status_handler(request_rec* r) noexcept {
+    try {
+        return serve_status(r);
+    } catch (const std::exception& e) {
+        log_internal_error(r, "status_handler", e.what());
+    } catch (...) {
+        log_internal_error(r, "status_handler", "unknown exception");
+    }
+    return HTTP_INTERNAL_SERVER_ERROR;
+}
+
+}  // namespace xmlrpcguard::httpd
