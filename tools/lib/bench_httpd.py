@@ -99,7 +99,7 @@ def main():
                                                     f"http://{SERVER_V4}:{port}/page.html"],
                                        check=False).returncode == 0, what="httpd answers")
 
-        print(f"\nwrk -t2 -c{args.connections} -d{args.seconds}s, {args.rounds} rounds, A and B alternating; "
+        print(f"\nwrk -t2 -c{args.connections} -d{args.seconds}s, {args.rounds} rounds, A, B and C in turn; "
               "requests/s\n")
         print("| traffic | A: without the module, median (min-max) | B: XmlRpcGuard On, median (min-max) "
               "| B/A | C: guard On, path not guarded | C/A |")
