@@ -98,9 +98,7 @@ class InstallSuite(unittest.TestCase):
                 self.assertEqual(unban.stdout, "ok unbanned 198.18.5.10\n", unban.stderr)
                 self.assertEqual(client.get("/index.html", "198.18.5.10", "guarded.test")["status"], 200)
             finally:
-                net.stop(client.process)
-                client.process.stdout.close()
-                client.process.stdin.close()
+                client.close(net)
 
             removed = net.run(net.server, [INSTALL, "--uninstall"], check=False)
             self.assertEqual(removed.returncode, 0, removed.stdout + removed.stderr)

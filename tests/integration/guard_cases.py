@@ -24,11 +24,7 @@ class GuardCases:
     def setUp(self):
         # A fresh client per test: a failed test cannot leave answers for the next.
         self.client = Client(self.server.net)
-
-    def tearDown(self):
-        self.server.net.stop(self.client.process)
-        self.client.process.stdout.close()
-        self.client.process.stdin.close()
+        self.addCleanup(self.client.close, self.server.net)
 
     def addr(self, purpose):
         """A fresh client address in the client namespace, for one test's purpose."""

@@ -56,11 +56,7 @@ class KernelBanSuite(unittest.TestCase):
 
     def setUp(self):
         self.client = Client(self.net)
-
-    def tearDown(self):
-        self.net.stop(self.client.process)
-        self.client.process.stdout.close()
-        self.client.process.stdin.close()
+        self.addCleanup(self.client.close, self.net)
 
     # -- helpers --
     def addr(self, v6_network=None):
@@ -190,9 +186,7 @@ class UnprivilegedStartSuite(unittest.TestCase):
             for _ in range(3):
                 client.post("/xmlrpc.php", login_call("wrong"), "198.18.2.250", GUARDED)
             self.assertEqual(client.get("/index.html", "198.18.2.250", GUARDED)["status"], 403)
-            server.net.stop(client.process)
-            client.process.stdout.close()
-            client.process.stdin.close()
+            client.close(server.net)
             self.assertEqual(count_lines(server.log(), "XRG0102: ban client=198.18.2.250 "), 1)
         finally:
             server.close()

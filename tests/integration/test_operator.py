@@ -82,11 +82,7 @@ class OperatorSuite(unittest.TestCase):
 
     def setUp(self):
         self.client = Client(self.net)
-
-    def tearDown(self):
-        self.net.stop(self.client.process)
-        self.client.process.stdout.close()
-        self.client.process.stdin.close()
+        self.addCleanup(self.client.close, self.net)
 
     # -- helpers --
     @classmethod

@@ -105,6 +105,11 @@ class Client:
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self._read()["event"] == "ready"
 
+    def close(self, net):
+        net.stop(self.process)
+        self.process.stdout.close()
+        self.process.stdin.close()
+
     def _read(self):
         line = self.process.stdout.readline()
         if not line:
