@@ -94,6 +94,13 @@ class ResponseScanner {
     ResponseScanner(const ResponseScanner&) = delete;
     ResponseScanner& operator=(const ResponseScanner&) = delete;
 
+    // The request was a single call, not system.multicall, so only the answer's
+    // shape matters: reading stops (status Complete, no fault) as soon as <params>
+    // opens in a <methodResponse> before any <fault>. WordPress writes its answers
+    // with every string escaped, so nothing after that can turn a success into a
+    // fault. Call before the first feed(); reset() turns it off.
+    void expect_single_call() noexcept;
+
     void feed(std::span<const char> bytes);
     void finish();
     void reset();

@@ -155,6 +155,14 @@ const RequestScan& RequestScanner::result() const noexcept {
 struct ResponseScanner::Impl final : detail::XmlRpcReader, ScanSteps<ResponseScanner::Impl> {
     explicit Impl(ScanLimits limits) : XmlRpcReader("faultCode"), parser(*this, limits) {}
 
+    void on_open(std::string_view name) override {
+        XmlRpcReader::on_open(name);
+        if (single_call && name == "params" && root() == "methodResponse" &&
+            message_type() == "methodResponse") {
+            parser.stop(ScanStatus::Complete);  // a success: the rest cannot change it
+        }
+    }
+
     void on_item(ItemList list, const ListItem& item) override {
         if (list == ItemList::TopLevelValues) {
             if (top_level_values() == 1) {
@@ -186,11 +194,13 @@ struct ResponseScanner::Impl final : detail::XmlRpcReader, ScanSteps<ResponseSca
         parser.reset();
         first_value_faulted = false;
         first_value_code = 0;
+        single_call = false;
         result = {};
         concluded = false;
     }
 
     detail::SaxPushParser parser;
+    bool single_call = false;
     bool first_value_faulted = false;
     std::int32_t first_value_code = 0;
     ResponseScan result;
@@ -198,6 +208,10 @@ struct ResponseScanner::Impl final : detail::XmlRpcReader, ScanSteps<ResponseSca
 
 ResponseScanner::ResponseScanner(ScanLimits limits) : impl_(std::make_unique<Impl>(limits)) {}
 ResponseScanner::~ResponseScanner() = default;
+
+void ResponseScanner::expect_single_call() noexcept {
+    impl_->single_call = true;
+}
 
 void ResponseScanner::feed(std::span<const char> bytes) {
     impl_->feed(bytes);

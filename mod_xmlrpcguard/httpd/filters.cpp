@@ -123,6 +123,15 @@ void check_encoding(GuardedExchange& exchange) {
     }
 }
 
+// A request already read whole that was not a multicall: its answer's shape alone
+// decides, and a success need not be parsed past its first element.
+void expect_answer_shape(GuardedExchange& exchange) {
+    if (exchange.endpoint == Endpoint::XmlRpc && exchange.request_finished &&
+        exchange.request_scanner->result().method != kMulticallMethod) {
+        exchange.response_scanner->expect_single_call();
+    }
+}
+
 apr_status_t observe_answer(ap_filter_t* f, apr_bucket_brigade* bb) {
     auto& exchange = *static_cast<GuardedExchange*>(f->ctx);
     bool nothing_sent_yet = exchange.answer == AnswerState::NotStarted;
@@ -140,6 +149,7 @@ apr_status_t observe_answer(ap_filter_t* f, apr_bucket_brigade* bb) {
             }
             exchange.answer = AnswerState::Passing;
             check_encoding(exchange);
+            expect_answer_shape(exchange);
             break;
         case AnswerState::Passing:
             break;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <span>
+#include <type_traits>
 
 #include "xmlrpcguard/xmlrpc_scanner.hpp"
 
@@ -22,8 +23,14 @@ void require(bool condition) {
 }
 
 template <class Scanner>
-const auto& scan(Scanner& scanner, std::span<const char> body, std::size_t split) {
+const auto& scan(Scanner& scanner, std::span<const char> body, std::size_t split,
+                 bool single_call = false) {
     scanner.reset();
+    if constexpr (std::is_same_v<Scanner, ResponseScanner>) {
+        if (single_call) {
+            scanner.expect_single_call();
+        }
+    }
     scanner.feed(body.first(split));
     scanner.feed(body.subspan(split));
     scanner.finish();
@@ -60,5 +67,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 c.results[i].fault_code == d.results[i].fault_code);
     }
     require(c.results.size() <= kLimits.max_calls && c.faults_403 <= c.results_seen);
+
+    // Read as the answer to a single call (it may stop at its first sign of
+    // success): the same verdict whole or split, and always a verdict.
+    const ResponseScan& e = scan(whole_response, body, body.size(), true);
+    const ResponseScan& f = scan(split_response, body, split, true);
+    require(e.status == f.status && e.fault == f.fault && e.fault_code == f.fault_code);
+    require(e.status != ScanStatus::Incomplete);
     return 0;
 }

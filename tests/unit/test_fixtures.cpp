@@ -9,6 +9,7 @@
 #include <iterator>
 #include <ostream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "xmlrpcguard/login_marker.hpp"
@@ -51,8 +52,13 @@ std::vector<std::size_t> split_points(std::size_t size) {
 }
 
 template <class Scanner>
-auto scan_in_two(const std::string& body, std::size_t split) {
+auto scan_in_two(const std::string& body, std::size_t split, bool single_call = false) {
     Scanner scanner;
+    if constexpr (std::is_same_v<Scanner, ResponseScanner>) {
+        if (single_call) {
+            scanner.expect_single_call();
+        }
+    }
     scanner.feed({body.data(), split});
     scanner.feed({body.data() + split, body.size() - split});
     scanner.finish();
@@ -142,6 +148,38 @@ BOOST_AUTO_TEST_CASE(the_same_verdict_at_every_split) {
                 name << " response split at " << split);
         }
     }
+}
+
+// What the module does for an answer to a single call: the shape decides, and a
+// success stops the scan early. Same verdict as reading it all, at every split.
+BOOST_AUTO_TEST_CASE(single_call_answers_stop_early_with_the_same_verdict) {
+    for (const Expected& e : kXmlRpc) {
+        std::string name = e.name;
+        if (name == "multicall-500") {
+            continue;
+        }
+        auto request = scan_in_two<RequestScanner>(fixture(name + ".request.xml"), 0);
+        std::string body = fixture(name + ".response.xml");
+        auto full = scan_in_two<ResponseScanner>(body, body.size());
+        Offences whole = judge_xmlrpc(name, request, full);
+        for (std::size_t split : split_points(body.size())) {
+            auto quick = scan_in_two<ResponseScanner>(body, split, true);
+            BOOST_TEST_REQUIRE((judge_xmlrpc(name, request, quick).count == whole.count &&
+                                quick.status == ScanStatus::Complete && quick.fault == full.fault &&
+                                quick.fault_code == full.fault_code),
+                               name << " split at " << split);
+        }
+    }
+    // It really stops: what follows a success's <params> is never parsed.
+    std::string success = fixture("sayhello.response.xml");
+    std::string spoiled = success.substr(0, success.find("<params>") + 8) + "<<<not xml at all";
+    BOOST_TEST(scan_in_two<ResponseScanner>(spoiled, 0, true).status == ScanStatus::Complete);
+    BOOST_TEST(scan_in_two<ResponseScanner>(spoiled, 0, false).status == ScanStatus::Malformed);
+    // ... and a fault is still read to its code.
+    auto fault =
+        scan_in_two<ResponseScanner>(fixture("getusersblogs-badpass.response.xml"), 0, true);
+    BOOST_TEST(fault.fault);
+    BOOST_TEST((fault.fault_code == std::optional<std::int32_t>(403)));
 }
 
 BOOST_AUTO_TEST_CASE(fed_byte_by_byte) {
