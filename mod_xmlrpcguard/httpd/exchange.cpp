@@ -17,8 +17,8 @@ GuardedExchange::GuardedExchange(request_rec* request, Endpoint which, const Add
                                  const ServerConfig& server_config)
     : r(request), config(server_config), endpoint(which), key(offender) {
     if (endpoint == Endpoint::XmlRpc) {
-        request_scanner.emplace();
-        response_scanner.emplace();
+        request_scanner.borrow();
+        response_scanner.borrow();
     }
 }
 

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "config.hpp"
+#include "scanner_cache.hpp"
 #include "xmlrpcguard/address.hpp"
 #include "xmlrpcguard/login_marker.hpp"
 #include "xmlrpcguard/offence_policy.hpp"
@@ -29,9 +30,9 @@ struct GuardedExchange {
     const ServerConfig& config;
     Endpoint endpoint;
     Address key;  // the offender key: IPv4 as is, IPv6 masked per XmlRpcGuardIPv6Prefix
-    std::optional<RequestScanner> request_scanner;    // XML-RPC only
-    std::optional<ResponseScanner> response_scanner;  // XML-RPC only
-    LoginMarkerFinder login_marker;                   // login only
+    BorrowedScanner<RequestScanner> request_scanner;    // XML-RPC only
+    BorrowedScanner<ResponseScanner> response_scanner;  // XML-RPC only
+    LoginMarkerFinder login_marker;                     // login only
     bool request_finished = false;
     bool scannable = true;  // false once the answer turns out encoded or unreadable
     bool concluded = false;

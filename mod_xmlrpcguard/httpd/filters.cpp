@@ -63,7 +63,7 @@ apr_status_t tee_request_body(ap_filter_t* f, apr_bucket_brigade* bb, ap_input_m
     }
     try {
         bool eos = observe(
-            bb, [&](std::span<const char> bytes) { exchange->request_scanner->feed(bytes); });
+            bb, [&](std::span<const char> bytes) { exchange->request_scanner.feed(bytes); });
         if (eos) {
             exchange->request_scanner->finish();
             exchange->request_finished = true;
@@ -159,7 +159,7 @@ apr_status_t observe_answer(ap_filter_t* f, apr_bucket_brigade* bb) {
             if (exchange.endpoint == Endpoint::Login) {
                 exchange.login_marker.feed(bytes);
             } else {
-                exchange.response_scanner->feed(bytes);
+                exchange.response_scanner.feed(bytes);
             }
         });
         // The verdict comes before the answer's last bytes are passed on. When the

@@ -28,9 +28,11 @@ LEFT_BEHIND = [
     "/etc/apache2/mods-enabled/xmlrpcguard.conf",
     "/usr/local/sbin/xmlrpcguard-firewall",
     "/usr/local/sbin/xmlrpcguardctl",
-    "/var/run/apache2/xmlrpcguard.sock",
     "/var/lib/xmlrpcguard/installed",
 ]
+# Removed by httpd itself when the graceful restart that unloads the module ends the
+# helper's generation: graceful is asynchronous, so it is waited for.
+CONTROL_SOCKET = "/var/run/apache2/xmlrpcguard.sock"
 
 
 def running_pid():
@@ -104,6 +106,8 @@ class InstallSuite(unittest.TestCase):
             self.assertEqual(removed.returncode, 0, removed.stdout + removed.stderr)
             left = [p for p in LEFT_BEHIND if os.path.exists(p)]
             self.assertEqual(left, [])
+            wait_until(lambda: not os.path.exists(CONTROL_SOCKET), timeout=15,
+                       what="the control socket removed by the restart")
             self.assertNotIn("match-set", net.run(net.server, ["iptables", "-S", "INPUT"]).stdout)
             self.assertNotIn("xmlrpcguard", net.run(net.server, ["ipset", "list", "-n"]).stdout)
             # Apache goes on without the module, and its configuration is intact.
