@@ -49,8 +49,9 @@ add_filter('xmlrpc_pingback_error', function ($error) {
 });
 """
 
-# Asks the kernel over and over, through one `ipset -` session (no process per
-# question: each answer takes tens of microseconds), until the address is in the set.
+# Asks the kernel every half millisecond, through one `ipset -` session (no process
+# per question: each answer takes tens of microseconds), until the address is in the
+# set. (Asking without a pause would take a core from the servers it measures.)
 POLLER = r"""
 import subprocess, sys, time
 ipset_set, address, deadline = sys.argv[1], sys.argv[2], time.time() + float(sys.argv[3])
@@ -64,6 +65,7 @@ while time.time() < deadline:
     if " is in set " in answer:
         print(f"{time.time():.6f}", flush=True)
         break
+    time.sleep(0.0005)  # a resolution of half a millisecond, without taking a core
 session.stdin.close()
 session.wait()
 """
