@@ -61,8 +61,8 @@ def main():
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fixed-answer-module", required=True, help="built mod_xrg_fixed_answer.so")
-    parser.add_argument("--rounds", type=int, default=9)
-    parser.add_argument("--seconds", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
 
@@ -99,7 +99,7 @@ def main():
                                                     f"http://{SERVER_V4}:{port}/page.html"],
                                        check=False).returncode == 0, what="httpd answers")
 
-        print(f"\nwrk -t2 -c{args.connections} -d{args.seconds}s, {args.rounds} rounds, A, B and C in turn; "
+        print(f"\nwrk -t2 -c{args.connections} -d{args.seconds}s, {args.rounds} rounds, A, B and C in rotating order; "
               "requests/s\n")
         print("| traffic | A: without the module, median (min-max) | B: XmlRpcGuard On, median (min-max) "
               "| B/A | C: guard On, path not guarded | C/A |")
@@ -110,10 +110,12 @@ def main():
             results = {label: [] for label in PORTS}
             for label, port in PORTS.items():  # warm-up, not counted
                 wrk(net, f"http://{SERVER_V4}:{port}{path}", 2, args.connections, lua)
+            order = list(PORTS.items())
             for _ in range(args.rounds):
-                for label, port in PORTS.items():
+                for label, port in order:
                     results[label].append(wrk(net, f"http://{SERVER_V4}:{port}{path}", args.seconds,
                                               args.connections, lua))
+                order = order[1:] + order[:1]  # each instance takes each place in turn
             a, b, c = (results[label] for label in PORTS)
             print(f"| {name} | {statistics.median(a):,.0f} ({min(a):,.0f}-{max(a):,.0f}) "
                   f"| {statistics.median(b):,.0f} ({min(b):,.0f}-{max(b):,.0f}) "
