@@ -37,7 +37,11 @@ class WordPressUnderAttack(unittest.TestCase):
         got = answered(events)
         self.assertEqual(len(got), 3, events)
         self.assertTrue(all(e["detail"] == first_detail for e in got), events)
-        self.assertEqual(events[3]["outcome"], "dropped", events)
+        # The fourth request can outrun the helper's ipset add by a millisecond; then
+        # the guard itself refuses it (403). Either way no fourth result is read, and
+        # from then on the kernel drops the address.
+        self.assertIn(events[3]["outcome"], ("denied", "dropped"), events)
+        self.assertEqual(events[-1]["outcome"], "dropped", events)
         self.assertTrue(self.sandbox.in_set(src))
 
     def test_bad_passwords_read_three_answers_then_the_kernel_drops_them(self):
@@ -56,7 +60,8 @@ class WordPressUnderAttack(unittest.TestCase):
         events = self.sandbox.run_agent("multicall", src, count=5, size=500)
         self.assertEqual(events[0]["outcome"], "answered", events)
         self.assertEqual(events[0]["detail"], "500 faults in 500 calls")
-        self.assertEqual(events[1]["outcome"], "dropped", events)
+        self.assertIn(events[1]["outcome"], ("denied", "dropped"), events)
+        self.assertEqual(events[-1]["outcome"], "dropped", events)
         self.assertIn("count=500 ", self.sandbox.log())
 
     def test_login_form_failures_the_same_as_bad_passwords(self):

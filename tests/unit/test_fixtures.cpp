@@ -38,13 +38,14 @@ int status_of(const std::string& name) {
 
 // Every offset of a small body; for a big one (the 500-guess multicall, 100+ KB, where
 // every offset would take minutes under ASan), every offset of its first and last
-// 2 KB and every 61st in between. Feeding one byte at a time covers every boundary
+// 512 bytes and every 127th in between: 127 is prime to the ~276-byte repeat of
+// a call, so the cuts still land at every kind of place inside one. Feeding one byte at a time covers every boundary
 // of every body at once as well (see fed_byte_by_byte).
 std::vector<std::size_t> split_points(std::size_t size) {
     std::vector<std::size_t> points;
     for (std::size_t at = 0; at <= size; ++at) {
-        bool edge = at < 2048 || size - at < 2048;
-        if (size < 16 * 1024 || edge || at % 61 == 0) {
+        bool edge = at < 512 || size - at < 512;
+        if (size < 16 * 1024 || edge || at % 127 == 0) {
             points.push_back(at);
         }
     }
