@@ -39,8 +39,8 @@ int status_of(const std::string& name) {
 // Every offset of a small body; for a big one (the 500-guess multicall, 100+ KB, where
 // every offset would take minutes under ASan), every offset of its first and last
 // 512 bytes and every 127th in between: 127 is prime to the ~276-byte repeat of
-// a call, so the cuts still land at every kind of place inside one. Feeding one byte at a time covers every boundary
-// of every body at once as well (see fed_byte_by_byte).
+// a call, so the cuts still land at every kind of place inside one. Feeding one byte
+// at a time covers every boundary of every body at once as well (see fed_byte_by_byte).
 std::vector<std::size_t> split_points(std::size_t size) {
     std::vector<std::size_t> points;
     for (std::size_t at = 0; at <= size; ++at) {
