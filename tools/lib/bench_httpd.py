@@ -8,7 +8,9 @@ client namespace against A, B and C in turn, round after round:
   2. a WordPress-sized XML-RPC POST to a handler that reads the body and answers a
      fixed success (tools/benchmarks/mod_xrg_fixed_answer.cpp): both scanners run on
      every request, and PHP's own cost does not hide ours.
-Prints Markdown rows: requests/s median and min-max for each, and B/A.
+Prints Markdown rows: requests/s median and min-max for each, and B/A; then the CPU
+time each instance's processes spent per request (user and system, from /proc), which
+says where a difference in requests/s comes from.
 """
 
 import argparse
@@ -53,7 +55,28 @@ def wrk(net, url, seconds, connections, script=None):
     # A connection or two cut at the very end of a run is wrk's, not the server's.
     if "Non-2xx or 3xx responses" in out or errors > requests / 1000:
         raise RuntimeError("wrk saw errors:\n" + out)
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), requests
+
+
+def cpu_seconds(parent_pid):
+    """(user, system) CPU seconds of an httpd: its parent and every process it forked
+    (the children, and the ban helper), alive ones only, which is all of them
+    during a round."""
+    tick = os.sysconf("SC_CLK_TCK")
+    user = system = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        # fields[0] is the state (stat's third field): ppid is stat's 4th, utime 14th, stime 15th.
+        if int(entry) == parent_pid or int(fields[1]) == parent_pid:
+            user += int(fields[11])
+            system += int(fields[12])
+    return user / tick, system / tick
 
 
 def main():
@@ -104,17 +127,24 @@ def main():
         print("| traffic | A: without the module, median (min-max) | B: XmlRpcGuard On, median (min-max) "
               "| B/A | C: guard On, path not guarded | C/A |")
         print("|---|---:|---:|---:|---:|---:|")
+        cpu = {}  # traffic -> instance -> [(user, system) us per request, per round]
         for name, path, lua in (("static file, 4.3 KB", "/page.html", None),
                                 ("XML-RPC POST wp.getUsersBlogs (221 B) to a fixed 646 B answer",
                                  "/xmlrpc.php", script)):
             results = {label: [] for label in PORTS}
+            cpu[name] = {label: [] for label in PORTS}
             for label, port in PORTS.items():  # warm-up, not counted
                 wrk(net, f"http://{SERVER_V4}:{port}{path}", 2, args.connections, lua)
-            order = list(PORTS.items())
+            order = list(zip(PORTS.items(), servers))
             for _ in range(args.rounds):
-                for label, port in order:
-                    results[label].append(wrk(net, f"http://{SERVER_V4}:{port}{path}", args.seconds,
-                                              args.connections, lua))
+                for (label, port), httpd in order:
+                    before = cpu_seconds(httpd.process.pid)
+                    rate, requests = wrk(net, f"http://{SERVER_V4}:{port}{path}", args.seconds,
+                                         args.connections, lua)
+                    after = cpu_seconds(httpd.process.pid)
+                    results[label].append(rate)
+                    cpu[name][label].append(tuple((end - start) * 1e6 / requests
+                                                  for start, end in zip(before, after)))
                 order = order[1:] + order[:1]  # each instance takes each place in turn
             a, b, c = (results[label] for label in PORTS)
             print(f"| {name} | {statistics.median(a):,.0f} ({min(a):,.0f}-{max(a):,.0f}) "
@@ -122,6 +152,18 @@ def main():
                   f"| {statistics.median(b) / statistics.median(a):.3f} "
                   f"| {statistics.median(c):,.0f} ({min(c):,.0f}-{max(c):,.0f}) "
                   f"| {statistics.median(c) / statistics.median(a):.3f} |", flush=True)
+        print("\nhttpd CPU time per request, us (all of the instance's processes, from /proc; "
+              "medians over the rounds above)\n")
+        print("| traffic | A: user / system | B: user / system | B - A | C: user / system | C - A |")
+        print("|---|---:|---:|---:|---:|---:|")
+        without, guarded, unguarded_path = PORTS
+        for name, by_label in cpu.items():
+            user, system = ({label: statistics.median(r[i] for r in rounds) for label, rounds in by_label.items()}
+                            for i in (0, 1))
+            cell = lambda label: f"{user[label]:.1f} / {system[label]:.1f}"
+            diff = lambda label: f"{user[label] - user[without]:+.1f} / {system[label] - system[without]:+.1f}"
+            print(f"| {name} | {cell(without)} | {cell(guarded)} | {diff(guarded)} "
+                  f"| {cell(unguarded_path)} | {diff(unguarded_path)} |", flush=True)
         guarded_log = servers[1].read_error_log()  # B
         offences = guarded_log.count("XRG0101")
         print(f"\n(the guarded instance logged {offences} offences: the fixed answer is a success)")
