@@ -57,7 +57,10 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "xmlrpcguardctl: an argument cannot hold white space\n");
             return 2;
         }
-        command += (i > first ? " " : "") + std::string(argv[i]);
+        if (i > first) {
+            command += ' ';
+        }
+        command += argv[i];
     }
     command += "\n";
 

@@ -98,7 +98,8 @@ class ResponseScanner {
     // shape matters: reading stops (status Complete, no fault) as soon as <params>
     // opens in a <methodResponse> before any <fault>. WordPress writes its answers
     // with every string escaped, so nothing after that can turn a success into a
-    // fault. Call before the first feed(); reset() turns it off.
+    // fault. WordPress's own opening of a success is recognised without starting
+    // libxml2 at all. Call before the first feed(); reset() turns it off.
     void expect_single_call() noexcept;
 
     void feed(std::span<const char> bytes);

@@ -72,14 +72,16 @@ void SaxPushParser::reset() noexcept {
     bytes_seen_ = 0;
     depth_ = 0;
     status_ = ScanStatus::Incomplete;
-    if (context_ && xmlCtxtResetPush(context_, nullptr, 0, nullptr, nullptr) == 0) {
+    if (!context_ || !context_used_) {
+        return;  // nothing to forget: resetting a context costs about as much as using it
+    }
+    context_used_ = false;
+    if (xmlCtxtResetPush(context_, nullptr, 0, nullptr, nullptr) == 0) {
         xmlCtxtUseOptions(context_, kParseOptions);
         return;
     }
-    if (context_) {
-        xmlFreeParserCtxt(context_);
-        context_ = nullptr;
-    }
+    xmlFreeParserCtxt(context_);
+    context_ = nullptr;
 }
 
 void SaxPushParser::stop(ScanStatus verdict) noexcept {
@@ -88,6 +90,7 @@ void SaxPushParser::stop(ScanStatus verdict) noexcept {
     }
     if (context_) {
         xmlStopParser(context_);
+        context_used_ = true;  // a stopped context needs its reset too
     }
 }
 
@@ -110,6 +113,7 @@ void SaxPushParser::parse(const char* bytes, std::size_t length, bool terminate)
         }
         xmlCtxtUseOptions(context_, kParseOptions);
     }
+    context_used_ = true;
     // xmlParseChunk takes an int; max_bytes may be configured above INT_MAX.
     do {
         int piece = static_cast<int>(std::min<std::size_t>(length, INT_MAX / 2));

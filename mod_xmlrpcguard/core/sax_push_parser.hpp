@@ -64,6 +64,7 @@ class SaxPushParser {
     SaxListener& listener_;
     ScanLimits limits_;
     xmlParserCtxtPtr context_ = nullptr;
+    bool context_used_ = false;  // it has read or been stopped since made or reset
     std::size_t bytes_seen_ = 0;
     unsigned depth_ = 0;
     ScanStatus status_ = ScanStatus::Incomplete;

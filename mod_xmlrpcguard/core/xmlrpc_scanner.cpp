@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "sax_push_parser.hpp"
+#include "success_opening.hpp"
 #include "xmlrpc_reader.hpp"
 
 namespace xmlrpcguard {
@@ -153,7 +154,44 @@ const RequestScan& RequestScanner::result() const noexcept {
 // ---- response --------------------------------------------------------------------
 
 struct ResponseScanner::Impl final : detail::XmlRpcReader, ScanSteps<ResponseScanner::Impl> {
+    using Steps = ScanSteps<ResponseScanner::Impl>;
+    using Opening = detail::SuccessOpening;
+
     explicit Impl(ScanLimits limits) : XmlRpcReader("faultCode"), parser(*this, limits) {}
+
+    // The answer to a single call is first read against WordPress's own opening of a
+    // success; libxml2 is set to work only when it strays (see success_opening.hpp).
+    void feed(std::span<const char> bytes) {
+        if (concluded || opening.verdict() == Opening::Verdict::Success) {
+            return;
+        }
+        if (single_call && opening.verdict() == Opening::Verdict::Undecided) {
+            std::size_t read = opening.read(bytes);
+            switch (opening.verdict()) {
+                case Opening::Verdict::Undecided:
+                    return;
+                case Opening::Verdict::Success:
+                    result.status = ScanStatus::Complete;
+                    return;
+                case Opening::Verdict::Strayed:
+                    Steps::feed(opening.held());
+                    bytes = bytes.subspan(read);
+                    break;
+            }
+        }
+        Steps::feed(bytes);
+    }
+
+    void finish() {
+        if (single_call && opening.verdict() == Opening::Verdict::Undecided && !concluded) {
+            Steps::feed(opening.held());  // a body shorter than the opening
+        }
+        if (opening.verdict() == Opening::Verdict::Success) {
+            concluded = true;
+            return;  // result.status is already Complete, and a success is no fault
+        }
+        Steps::finish();
+    }
 
     void on_open(std::string_view name) override {
         XmlRpcReader::on_open(name);
@@ -195,11 +233,13 @@ struct ResponseScanner::Impl final : detail::XmlRpcReader, ScanSteps<ResponseSca
         first_value_faulted = false;
         first_value_code = 0;
         single_call = false;
+        opening.reset();
         result = {};
         concluded = false;
     }
 
     detail::SaxPushParser parser;
+    Opening opening;
     bool single_call = false;
     bool first_value_faulted = false;
     std::int32_t first_value_code = 0;

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "../../mod_xmlrpcguard/core/success_opening.hpp"
 #include "xmlrpcguard/xmlrpc_scanner.hpp"
 
 using namespace xmlrpcguard;
@@ -322,6 +323,125 @@ BOOST_AUTO_TEST_CASE(the_same_verdict_at_every_split) {
         BOOST_TEST_REQUIRE(got.faults_403 == whole.faults_403, "split " << split);
         BOOST_TEST_REQUIRE(got.results.size() == whole.results.size(), "split " << split);
         BOOST_TEST_REQUIRE(got.results[2].fault_code == 48, "split " << split);
+    }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// The answer to a single call: WordPress's opening of a success is recognised without
+// libxml2; anything else is parsed from its first byte. The verdict is the same.
+BOOST_AUTO_TEST_SUITE(single_call_answers)
+
+using detail::SuccessOpening;
+
+constexpr std::string_view kDeclaration = R"(<?xml version="1.0" encoding="UTF-8"?>)";
+
+std::string success_answer(std::string_view space = "\n  ") {
+    return std::string(kDeclaration) + "\n<methodResponse>" + std::string(space) +
+           "<params>\n    <param><value><string>Hello!</string></value></param>\n  </params>\n"
+           "</methodResponse>\n";
+}
+
+ResponseScan single_call(std::string_view body, std::size_t split) {
+    ResponseScanner scanner;
+    scanner.expect_single_call();
+    scanner.feed({body.data(), split});
+    scanner.feed({body.data() + split, body.size() - split});
+    scanner.finish();
+    return scanner.result();
+}
+
+BOOST_AUTO_TEST_CASE(the_opening_is_read_up_to_params_and_no_further) {
+    std::string body = success_answer();
+    SuccessOpening opening;
+    std::size_t read = opening.read({body.data(), body.size()});
+    BOOST_TEST((opening.verdict() == SuccessOpening::Verdict::Success));
+    BOOST_TEST(read == body.find("<params>") + 8);
+    BOOST_TEST(std::string_view(opening.held().data(), opening.held().size()) ==
+               body.substr(0, read));
+}
+
+BOOST_AUTO_TEST_CASE(white_space_between_the_tags_in_any_form) {
+    for (std::string_view space : {"", " ", "\n", "\r\n\t  ", "\n\n\n"}) {
+        std::string body = std::string(kDeclaration) + std::string(space) + "<methodResponse>" +
+                           std::string(space) + "<params>";
+        SuccessOpening opening;
+        for (char c : body) {  // a byte at a time: nothing depends on where pieces end
+            opening.read({&c, 1});
+        }
+        BOOST_TEST((opening.verdict() == SuccessOpening::Verdict::Success),
+                   "space " << space.size());
+    }
+}
+
+BOOST_AUTO_TEST_CASE(the_first_byte_that_does_not_fit_is_left_for_the_parser) {
+    std::string success = success_answer();
+    std::string declared_latin1 = success;
+    declared_latin1.replace(declared_latin1.find("UTF-8"), 5, "ISO-8859-1");
+    std::string commented = success;
+    commented.insert(commented.find("<params>"), "<!-- -->");
+    std::string spaced_tag = success;
+    spaced_tag.replace(spaced_tag.find("<methodResponse>"), 16, "<methodResponse >");
+    std::string white_space_first = " " + success;
+    std::string byte_order_mark = "\xEF\xBB\xBF" + success;
+    std::string fault = fault_answer(403);
+    for (const std::string& body :
+         {declared_latin1, commented, spaced_tag, white_space_first, byte_order_mark, fault}) {
+        SuccessOpening opening;
+        std::size_t read = opening.read({body.data(), body.size()});
+        BOOST_TEST_REQUIRE((opening.verdict() == SuccessOpening::Verdict::Strayed), body);
+        BOOST_TEST(read < body.size());
+        BOOST_TEST(std::string_view(opening.held().data(), opening.held().size()) ==
+                   body.substr(0, read));
+    }
+    SuccessOpening endless;
+    std::string spaces = std::string(kDeclaration) + std::string(200, ' ');
+    BOOST_TEST(endless.read({spaces.data(), spaces.size()}) == SuccessOpening::kMaxHeld);
+    BOOST_TEST((endless.verdict() == SuccessOpening::Verdict::Strayed));
+}
+
+BOOST_AUTO_TEST_CASE(the_same_verdict_as_reading_it_all_at_every_split) {
+    std::string success = success_answer();
+    std::string declared_latin1 = success;
+    declared_latin1.replace(declared_latin1.find("UTF-8"), 5, "ISO-8859-1");
+    std::string commented = success;
+    commented.insert(commented.find("<params>"), "<!-- -->");
+    std::string undeclared = success.substr(kDeclaration.size() + 1);
+    std::string byte_order_mark = "\xEF\xBB\xBF" + success;
+    std::string endless_space = success_answer(std::string(300, ' '));
+    std::string truncated = success.substr(0, success.find("<params>") - 3);
+    for (const std::string& body :
+         {success, declared_latin1, commented, undeclared, byte_order_mark, endless_space,
+          truncated, fault_answer(403), fault_answer(48), fault_answer(403, "i4")}) {
+        ResponseScan whole = response(body);
+        for (std::size_t split = 0; split <= body.size(); ++split) {
+            ResponseScan quick = single_call(body, split);
+            BOOST_TEST_REQUIRE((quick.status == whole.status && quick.fault == whole.fault &&
+                                quick.fault_code == whole.fault_code),
+                               body << " split at " << split);
+        }
+    }
+    // A success's opening is all it takes: what follows is never read.
+    std::string spoiled = success.substr(0, success.find("<params>") + 8) + "<<<not xml";
+    BOOST_TEST(single_call(spoiled, spoiled.size()).status == ScanStatus::Complete);
+    BOOST_TEST(response(spoiled).status == ScanStatus::Malformed);
+}
+
+BOOST_AUTO_TEST_CASE(a_reused_scanner_reads_a_success_then_a_fault) {
+    ResponseScanner scanner;
+    std::string success = success_answer();
+    std::string fault = fault_answer(403);
+    for (int round = 0; round < 3; ++round) {
+        scanner.reset();
+        scanner.expect_single_call();
+        scanner.feed({success.data(), success.size()});
+        scanner.finish();
+        BOOST_TEST((scanner.result().status == ScanStatus::Complete && !scanner.result().fault));
+        scanner.reset();
+        scanner.expect_single_call();
+        scanner.feed({fault.data(), fault.size()});
+        scanner.finish();
+        BOOST_TEST(scanner.result().fault_code.value_or(0) == 403);
     }
 }
 
