@@ -132,12 +132,17 @@ bool conclude(GuardedExchange& exchange) {
     count(Counter::LoginFailures, verdict.offences[OffenceKind::LoginFailure]);
     const ServerConfig& config = exchange.config;
     std::int64_t now = now_seconds();
+    // Banned while this answer was on its way: a ban consumes the offences that led
+    // to it, so the window alone would not show that this attempt came after them.
+    bool banned_meanwhile = config.mode == GuardMode::On && table->banned(exchange.key, now);
     verdict.outcome = table->record(exchange.key, now, verdict.offences.total(), config.rule());
     log_offences(exchange, verdict);
     if (!verdict.outcome.reached) {
-        return false;
+        return banned_meanwhile;
     }
+    // Or the threshold was reached by a concurrent answer whose ban is still to come.
     bool past_threshold =
+        banned_meanwhile ||
         verdict.outcome.in_window - verdict.offences.total() >= config.rule().maxretry;
     if (config.mode == GuardMode::DetectOnly) {
         // Report only the request that crossed the threshold, not every one after it.

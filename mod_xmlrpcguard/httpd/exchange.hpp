@@ -45,8 +45,8 @@ struct GuardedExchange {
 std::optional<Endpoint> guarded_endpoint(request_rec* r, const ServerConfig& config);
 
 // The answer is complete: judge, record, and ban or log. Runs once. True when this
-// answer carried offences of a client already at its threshold before it (under
-// `On`): an answer the attacker must not read, if it can still be withheld.
+// answer carried offences of a client already banned or at its threshold before it
+// (under `On`): an answer the attacker must not read, if it can still be withheld.
 bool conclude(GuardedExchange& exchange);
 
 std::int64_t now_seconds() noexcept;

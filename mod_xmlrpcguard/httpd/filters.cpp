@@ -104,6 +104,21 @@ apr_status_t replace_with_forbidden(ap_filter_t* f, GuardedExchange& exchange,
     return rv;
 }
 
+// The answer has begun to go down the chain (mod_proxy_fcgi passes the headers and
+// the body before the end of the body), so it can no longer become a 403. A small
+// answer is still held by the core output filter, which writes at the end of the
+// request: aborting the connection drops it unsent. A larger one has partly left
+// and stops short of its end. Either way the attacker does not read the result.
+apr_status_t cut_off(ap_filter_t* f, GuardedExchange& exchange, apr_bucket_brigade* bb) {
+    apr_brigade_cleanup(bb);
+    f->c->keepalive = AP_CONN_CLOSE;
+    f->c->aborted = 1;
+    exchange.answer = AnswerState::Replaced;
+    count(Counter::WithheldAnswers);
+    log_cut_off(exchange);
+    return APR_SUCCESS;  // the handler has nothing to do about it: no error to log
+}
+
 bool banned_now(const GuardedExchange& exchange) {
     auto table = shared_table();
     return exchange.config.mode == GuardMode::On && table &&
@@ -162,12 +177,12 @@ apr_status_t observe_answer(ap_filter_t* f, apr_bucket_brigade* bb) {
                 exchange.response_scanner.feed(bytes);
             }
         });
-        // The verdict comes before the answer's last bytes are passed on. When the
-        // whole answer is still here (one brigade, the usual case) and it is an
-        // attempt past the threshold (concurrent requests that raced the ban), it
-        // is withheld too: the attacker reads at most maxretry results.
-        if (eos && conclude(exchange) && nothing_sent_yet) {
-            return replace_with_forbidden(f, exchange, bb);
+        // The verdict comes before the answer's last bytes are passed on. An attempt
+        // past the threshold (concurrent requests that raced the ban) is withheld
+        // too: the attacker reads at most maxretry results.
+        if (eos && conclude(exchange)) {
+            return nothing_sent_yet ? replace_with_forbidden(f, exchange, bb)
+                                    : cut_off(f, exchange, bb);
         }
     } else if (!exchange.concluded && APR_BUCKET_IS_EOS(APR_BRIGADE_LAST(bb))) {
         conclude(exchange);

@@ -109,6 +109,14 @@ void log_replaced(const GuardedExchange& exchange) {
                   r->useragent_ip, key_of(r, exchange.key, exchange.config), vhost_of(r));
 }
 
+void log_cut_off(const GuardedExchange& exchange) {
+    request_rec* r = exchange.r;
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                  "XRG0108: answer cut off, connection closed client=%s key=%s vhost=%s: an "
+                  "attempt past the threshold whose answer had begun to leave",
+                  r->useragent_ip, key_of(r, exchange.key, exchange.config), vhost_of(r));
+}
+
 void log_not_scannable(const GuardedExchange& exchange, const char* content_encoding) {
     request_rec* r = exchange.r;
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,

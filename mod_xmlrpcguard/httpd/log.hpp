@@ -26,6 +26,7 @@ void log_offences(const GuardedExchange& exchange, const Verdict& verdict);
 void log_ban(const GuardedExchange& exchange, const Verdict& verdict, bool detect_only);
 void log_denied(request_rec* r, const Address& key);
 void log_replaced(const GuardedExchange& exchange);
+void log_cut_off(const GuardedExchange& exchange);
 void log_not_scannable(const GuardedExchange& exchange, const char* content_encoding);
 void log_internal_error(request_rec* r, const char* where, const char* what) noexcept;
 

@@ -7,7 +7,8 @@ import re
 import unittest
 
 from guard_cases import GUARDED, GuardCases, ban_line
-from xrg_harness import GuardedServer, call, count_lines, login_call, skip_unless_ready
+from netns import wait_until
+from xrg_harness import Client, GuardedServer, call, count_lines, login_call, skip_unless_ready
 
 VHOSTS = {
     GUARDED: "XmlRpcGuard On",
@@ -15,7 +16,10 @@ VHOSTS = {
     "detect.test": "XmlRpcGuard DetectOnly\nXmlRpcGuardMaxRetry 2",
     "ignoring.test": "XmlRpcGuard On\nXmlRpcGuardIgnoreIP 198.18.3.0/24",
     "off.test": "XmlRpcGuard Off",
+    # mod_xrg_held_answer: a 403 fault passed on, its end held back until a flag.
+    "held.test": "XmlRpcGuard On\n<Location /xmlrpc.php>\n  SetHandler xrg-held-answer\n</Location>",
 }
+HELD_ANSWER_MODULE = os.environ.get("XRG_HELD_ANSWER_MODULE", "")
 MAIN = "XmlRpcGuardIgnoreIP 198.18.4.1\nXmlRpcGuardBanTime 1h"
 
 
@@ -25,7 +29,8 @@ class EventFpmSuite(GuardCases, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         skip_unless_ready()
-        cls.server = GuardedServer("fpm", "fpm", VHOSTS, MAIN)
+        cls.server = GuardedServer("fpm", "fpm", VHOSTS, MAIN,
+                                   extra_modules=[("xrg_held_answer", HELD_ANSWER_MODULE)])
 
     @classmethod
     def tearDownClass(cls):
@@ -35,6 +40,41 @@ class EventFpmSuite(GuardCases, unittest.TestCase):
         self.skipTest("mod_proxy_fcgi hands PHP-FPM no CONTENT_LENGTH for a chunked body, so "
                       "PHP never reads it (no login is tried); covered by the mod_php and "
                       "reverse-proxy suites")
+
+    def held_answer(self, src, hold):
+        """A bad password to held.test: its answer goes down the output filters whole
+        but without its end, which the backend passes once the test flags `hold`."""
+        client = Client(self.server.net)
+        self.addCleanup(client.close, self.server.net)
+        client.send(method="POST", path=f"/xmlrpc.php?hold={hold}", body=login_call("wrong"), src=src,
+                    vhost="held.test", headers={"Content-Type": "text/xml"})
+        wait_until(lambda: self.server.flag_started(hold), timeout=10, what="the held answer under way")
+        return client
+
+    def test_a_held_answer_arrives_whole_when_nothing_raced_it(self):
+        src = self.addr("held")
+        client = self.held_answer(src, f"hold-{src}")
+        self.server.flag(f"hold-{src}")
+        done = client.next_event()
+        self.assertEqual(done.get("status"), 200, done)
+        self.assertIn("<int>403</int>", done["body"])
+        self.assertEqual(count_lines(self.server.log(), "XRG0101: offence", f"client={src} "), 1)
+
+    def test_an_answer_under_way_when_its_attempt_passes_the_threshold_is_cut_off(self):
+        src = self.addr("cutoff")
+        client = self.held_answer(src, f"hold-{src}")
+        # Past the early check and on its way, while three more attempts ban the client:
+        # at its end it is the fourth, and too far along to become a 403.
+        for _ in range(3):
+            self.wrong_password(src)
+        self.assert_banned(src)
+        self.server.flag(f"hold-{src}")
+        done = client.next_event()
+        # The connection is closed with the answer still in httpd's output buffer:
+        # not a byte of it reaches the client.
+        self.assertNotIn("faultCode", str(done))
+        self.assertNotIn("status", done, done)
+        self.assertEqual(count_lines(self.server.log(), "XRG0108: answer cut off", f"client={src} "), 1)
 
     def test_detect_only_counts_and_logs_but_never_denies(self):
         src = self.addr("detect")

@@ -192,8 +192,9 @@ class GuardedServer:
     vhosts: {ServerName: guard directives}.
     """
 
-    def __init__(self, tag, kind, vhosts, main_guard="", clients=(), prepare=None):
+    def __init__(self, tag, kind, vhosts, main_guard="", clients=(), prepare=None, extra_modules=()):
         self.kind = kind
+        self.extra_modules = extra_modules
         self.workdir = tempfile.mkdtemp(prefix=f"xrg-{tag}-")
         os.chmod(self.workdir, 0o755)
         self.net = TestNet(tag, client_addresses=clients)
@@ -233,7 +234,8 @@ class GuardedServer:
         return "\n".join(parts) + "\n"
 
     def _make_httpd(self):
-        return Httpd(self.net, self.workdir, self.kind, self.site_config())
+        return Httpd(self.net, self.workdir, self.kind, self.site_config(),
+                     extra_modules=self.extra_modules)
 
     # -- actions --
     def log(self):
