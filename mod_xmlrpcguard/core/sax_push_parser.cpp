@@ -11,8 +11,12 @@ namespace xmlrpcguard::detail {
 namespace {
 
 // No DTD loading, no network, no entity substitution (XML_PARSE_NOENT stays off), and
-// no error text: errors only end the scan.
-constexpr int kParseOptions = XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING;
+// no error text: errors only end the scan. The encoding a body declares is ignored:
+// WordPress's PHP parser reads only UTF-8, US-ASCII and ISO-8859-1, all of which spell
+// XML-RPC's element names and numbers the same, and letting a hostile declaration
+// send the bytes through iconv made the verdict depend on where the body was split.
+constexpr int kParseOptions =
+    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_IGNORE_ENC;
 
 void ignore_error(void*, xmlErrorPtr) noexcept {}
 
