@@ -1,5 +1,7 @@
 #include "success_opening.hpp"
 
+#include <algorithm>
+#include <cstring>
 #include <string_view>
 
 namespace xmlrpcguard::detail {
@@ -23,19 +25,21 @@ constexpr bool is_xml_space(char c) noexcept {
 
 std::size_t SuccessOpening::read(std::span<const char> bytes) noexcept {
     std::size_t read = 0;
-    for (char c : bytes) {
-        if (verdict_ != Verdict::Undecided) {
-            break;
-        }
+    while (verdict_ == Verdict::Undecided && read < bytes.size()) {
+        std::string_view piece = kPieces[piece_];
         // White space is allowed between the tags, not before the declaration.
-        bool fits = (at_ == 0 && piece_ > 0 && is_xml_space(c)) || c == kPieces[piece_][at_];
-        if (!fits || held_size_ == kMaxHeld) {
-            verdict_ = Verdict::Strayed;
+        bool space = at_ == 0 && piece_ > 0 && is_xml_space(bytes[read]);
+        // Else as much of the current tag as these bytes hold, compared at once.
+        std::size_t run = space ? 1 : std::min(piece.size() - at_, bytes.size() - read);
+        if (held_size_ + run > kMaxHeld ||
+            (!space && std::memcmp(bytes.data() + read, piece.data() + at_, run) != 0)) {
+            verdict_ = Verdict::Strayed;  // what this run held goes to the parser with the rest
             break;
         }
-        held_[held_size_++] = c;
-        ++read;
-        if (c == kPieces[piece_][at_] && ++at_ == kPieces[piece_].size()) {
+        std::memcpy(held_.data() + held_size_, bytes.data() + read, run);
+        held_size_ += run;
+        read += run;
+        if (!space && (at_ += static_cast<std::uint8_t>(run)) == piece.size()) {
             at_ = 0;
             if (++piece_ == kPieceCount) {
                 verdict_ = Verdict::Success;

@@ -27,8 +27,9 @@ class SuccessOpening {
     };
 
     // Reads bytes until the verdict falls and returns how many it read: all of them
-    // while Undecided, up to the last '>' of <params> on Success, up to (not
-    // including) the first byte that does not fit when Strayed.
+    // while Undecided, up to the last '>' of <params> on Success, and when Strayed
+    // some that fitted, never the first that does not: held() and the bytes from
+    // there on are the body so far, unchanged.
     std::size_t read(std::span<const char> bytes) noexcept;
     Verdict verdict() const noexcept { return verdict_; }
     // The bytes read so far (at most kMaxHeld; more white space than that strays).

@@ -174,8 +174,12 @@ struct ResponseScanner::Impl final : detail::XmlRpcReader, ScanSteps<ResponseSca
                     result.status = ScanStatus::Complete;
                     return;
                 case Opening::Verdict::Strayed:
-                    Steps::feed(opening.held());
-                    bytes = bytes.subspan(read);
+                    // Held bytes all from this chunk (the answer in one piece, the
+                    // usual case) are its start: libxml2 takes it in one call.
+                    if (opening.held().size() != read) {
+                        Steps::feed(opening.held());
+                        bytes = bytes.subspan(read);
+                    }
                     break;
             }
         }
