@@ -57,8 +57,10 @@ def wrk(net, url, seconds, connections, script=None):
     out = net.run(net.client, argv, timeout=seconds + 30).stdout
     requests = int(re.search(r"(\d+) requests in", out).group(1))
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
-    # A connection or two cut at the very end of a run is wrk's, not the server's.
-    if "Non-2xx or 3xx responses" in out or errors > requests / 1000:
+    # A connection cut at the very end of a run is wrk's, and the event MPM closes idle
+    # keep-alive connections when its workers are all busy (wrk may have just sent on
+    # one): about 1 in 1,000 here, for every instance alike. Any non-2xx answer fails.
+    if "Non-2xx or 3xx responses" in out or errors > requests / 100:
         raise RuntimeError("wrk saw errors:\n" + out)
     return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), requests
 
