@@ -7,7 +7,6 @@
 // Built for the integration suites only; never installed.
 #include <httpd.h>  // first: the other httpd headers need its types
 
-#include <apr_strings.h>
 #include <http_config.h>
 #include <http_core.h>
 #include <http_protocol.h>
