@@ -2,8 +2,8 @@
 //
 //     <?xml version="1.0" encoding="UTF-8"?>  <methodResponse>  <params>
 //
-// with any XML white space between the three. Reading it byte by byte costs a few
-// nanoseconds where setting libxml2 to work on the answer costs about a microsecond,
+// with any XML white space between the three. Comparing it, a tag at a time, costs
+// tens of nanoseconds where setting libxml2 to work on the answer costs microseconds,
 // and a success is most of what a legitimate client is answered. An answer that
 // strays from it in any byte (another charset, a comment, a <fault>, a byte-order
 // mark) goes to libxml2 whole, from its first byte, and libxml2 stops at the same

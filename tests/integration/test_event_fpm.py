@@ -1,6 +1,8 @@
 """event MPM + mod_proxy_fcgi + PHP-FPM: the whole behaviour of the guard, plus what
 only needs checking once (DetectOnly, ignore lists, per-vhost thresholds, IPv6
-prefixes, encoded answers, path spellings, graceful restarts)."""
+prefixes, encoded answers, path spellings, graceful restarts, and through the test
+backend mod_xrg_held_answer an answer cut off because its client was banned while it
+was under way)."""
 
 import os
 import re
