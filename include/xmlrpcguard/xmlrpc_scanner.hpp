@@ -16,10 +16,13 @@
 namespace xmlrpcguard {
 
 struct ScanLimits {
-    // Bytes fed to the parser at most; later bytes are observed but not parsed.
-    std::size_t max_bytes = 4 * 1024 * 1024;
-    // Element nesting depth at most; a deeper document is malformed for us.
-    unsigned max_depth = 64;
+    // Bytes fed to the parser at most; later bytes are observed but not parsed, and
+    // the scan ends OverLimit. PHP on Debian reads no POST body larger than this
+    // (post_max_size = 8M), so WordPress runs nothing the scanner did not read.
+    std::size_t max_bytes = 8 * 1024 * 1024;
+    // Element nesting depth at most; a deeper document is malformed for us. libxml2
+    // itself refuses documents deeper than 256, for PHP as for us.
+    unsigned max_depth = 1024;
     // Multicall entries kept one by one (method names, per-call outcomes); later
     // entries are still counted in the aggregate counters.
     std::size_t max_calls = 4096;

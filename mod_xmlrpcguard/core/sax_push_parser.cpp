@@ -10,15 +10,13 @@ namespace xmlrpcguard::detail {
 
 namespace {
 
-// No DTD loading, no network, no entity substitution (XML_PARSE_NOENT stays off), and
-// no error text: errors only end the scan. The encoding a body declares is ignored:
-// WordPress's PHP parser reads only UTF-8, US-ASCII and ISO-8859-1, all of which spell
-// XML-RPC's element names and numbers the same, and letting a hostile declaration
-// send the bytes through iconv made the verdict depend on where the body was split.
-constexpr int kParseOptions =
-    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_IGNORE_ENC;
-
-void ignore_error(void*, xmlErrorPtr) noexcept {}
+// PHP's one option (XML_PARSE_OLDSAX), then ours: no network, no error text (errors
+// only end the scan), and the encoding a document declares is ignored. WordPress
+// strips a request's XML declaration before parsing, so none reaches libxml2 from a
+// request; in an answer a hostile declaration sent the bytes through iconv and made
+// the verdict depend on where the body was split.
+constexpr int kParseOptions = XML_PARSE_OLDSAX | XML_PARSE_NONET | XML_PARSE_NOERROR |
+                              XML_PARSE_NOWARNING | XML_PARSE_IGNORE_ENC;
 
 // libxml2 must be initialised once before threads use it; the module's other users of
 // libxml2 in the same process (mod_php, mod_proxy_html) do the same, which is harmless.
@@ -81,7 +79,7 @@ void SaxPushParser::reset() noexcept {
     }
     context_used_ = false;
     if (xmlCtxtResetPush(context_, nullptr, 0, nullptr, nullptr) == 0) {
-        xmlCtxtUseOptions(context_, kParseOptions);
+        configure_as_php();
         return;
     }
     xmlFreeParserCtxt(context_);
@@ -98,36 +96,48 @@ void SaxPushParser::stop(ScanStatus verdict) noexcept {
     }
 }
 
+// What PHP's XML_ParserCreate_MM() does after creating the context (the entity and
+// well-formedness settings are reset by xmlCtxtResetPush, so they are set again).
+// wellFormed = 0 makes xmlParseChunk() report any error raised so far, which is what
+// xml_parse() judges by.
+void SaxPushParser::configure_as_php() noexcept {
+    xmlCtxtUseOptions(context_, kParseOptions);
+    context_->replaceEntities = 1;
+    context_->wellFormed = 0;
+    context_->sax->initialized = 1;  // old-style SAX from here on
+}
+
 void SaxPushParser::parse(const char* bytes, std::size_t length, bool terminate) noexcept {
     if (!context_) {
-        // Only what the scanners need: no startDocument, so no tree is ever built.
+        // Only what the scanners need: no startDocument, so no tree is ever built. The
+        // handler is a SAX2 one so that xmlCreatePushParserCtxt() copies all of it.
         xmlSAXHandler handler{};
         handler.initialized = XML_SAX2_MAGIC;
-        handler.startElementNs = &start_element;
-        handler.endElementNs = &end_element;
+        handler.startElement = &start_element;
+        handler.endElement = &end_element;
         handler.characters = &characters;
         handler.cdataBlock = &characters;
+        handler.getEntity = &get_entity;
         handler.internalSubset = &doctype;
         handler.externalSubset = &doctype;
-        handler.serror = &ignore_error;
         context_ = xmlCreatePushParserCtxt(&handler, this, nullptr, 0, nullptr);
         if (!context_) {
             status_ = ScanStatus::OverLimit;  // out of memory: not scanned
             return;
         }
-        xmlCtxtUseOptions(context_, kParseOptions);
+        configure_as_php();
     }
     context_used_ = true;
     // xmlParseChunk takes an int; max_bytes may be configured above INT_MAX.
     do {
         int piece = static_cast<int>(std::min<std::size_t>(length, INT_MAX / 2));
         bool last = terminate && static_cast<std::size_t>(piece) == length;
-        xmlParseChunk(context_, bytes, piece, last ? 1 : 0);
+        int error = xmlParseChunk(context_, bytes, piece, last ? 1 : 0);
         if (status_ != ScanStatus::Incomplete) {
             return;  // our own verdict (cap, DOCTYPE) wins over libxml2's stop error
         }
-        if (!context_->wellFormed) {
-            status_ = ScanStatus::Malformed;
+        if (error != 0 && context_->lastError.level > XML_ERR_WARNING) {
+            status_ = ScanStatus::Malformed;  // xml_parse() returns false
             return;
         }
         bytes += piece;
@@ -135,35 +145,38 @@ void SaxPushParser::parse(const char* bytes, std::size_t length, bool terminate)
     } while (length > 0);
 }
 
-void SaxPushParser::start_element(void* self, const xmlChar* localname, const xmlChar* prefix,
-                                  const xmlChar*, int, const xmlChar**, int, int,
-                                  const xmlChar**) noexcept {
-    auto& parser = *static_cast<SaxPushParser*>(self);
-    if (parser.status_ != ScanStatus::Incomplete) {
+void SaxPushParser::start_element(void* self, const xmlChar* name, const xmlChar**) noexcept {
+    static_cast<SaxPushParser*>(self)->open(view(name));
+}
+
+void SaxPushParser::end_element(void* self, const xmlChar* name) noexcept {
+    static_cast<SaxPushParser*>(self)->close(view(name));
+}
+
+void SaxPushParser::open(std::string_view name) noexcept {
+    if (status_ != ScanStatus::Incomplete) {
         return;
     }
-    if (++parser.depth_ > parser.limits_.max_depth) {
-        parser.stop(ScanStatus::Malformed);
+    if (++depth_ > limits_.max_depth) {
+        stop(ScanStatus::Malformed);
         return;
     }
     try {
-        parser.listener_.on_open(prefix ? std::string_view() : view(localname));
+        listener_.on_open(name);
     } catch (...) {  // out of memory in a listener: this body goes unscanned
-        parser.stop(ScanStatus::OverLimit);
+        stop(ScanStatus::OverLimit);
     }
 }
 
-void SaxPushParser::end_element(void* self, const xmlChar* localname, const xmlChar* prefix,
-                                const xmlChar*) noexcept {
-    auto& parser = *static_cast<SaxPushParser*>(self);
-    if (parser.status_ != ScanStatus::Incomplete) {
+void SaxPushParser::close(std::string_view name) noexcept {
+    if (status_ != ScanStatus::Incomplete) {
         return;
     }
-    --parser.depth_;
+    --depth_;
     try {
-        parser.listener_.on_close(prefix ? std::string_view() : view(localname));
+        listener_.on_close(name);
     } catch (...) {
-        parser.stop(ScanStatus::OverLimit);
+        stop(ScanStatus::OverLimit);
     }
 }
 
@@ -180,7 +193,24 @@ void SaxPushParser::characters(void* self, const xmlChar* text, int length) noex
     }
 }
 
-// XML-RPC has no DTD; one in a request can only be an entity-expansion attack.
+// PHP's getEntity: a predefined entity's text goes to the text handler from here (with
+// wellFormed kept at 0 libxml2 does not hand it on again); any other entity is unknown,
+// which libxml2 reports as the error that fails the parse. Nothing is ever expanded.
+xmlEntityPtr SaxPushParser::get_entity(void* self, const xmlChar* name) noexcept {
+    auto& parser = *static_cast<SaxPushParser*>(self);
+    xmlParserCtxtPtr context = parser.context_;
+    if (!context || context->inSubset != 0) {
+        return nullptr;
+    }
+    xmlEntityPtr entity = xmlGetPredefinedEntity(name);
+    if (entity && context->instate != XML_PARSER_ENTITY_VALUE &&
+        context->instate != XML_PARSER_ATTRIBUTE_VALUE && entity->content) {
+        characters(self, entity->content, xmlStrlen(entity->content));
+    }
+    return entity;
+}
+
+// XML-RPC has no DTD, and WordPress strips the only form it lets through.
 void SaxPushParser::doctype(void* self, const xmlChar*, const xmlChar*, const xmlChar*) noexcept {
     static_cast<SaxPushParser*>(self)->stop(ScanStatus::Malformed);
 }

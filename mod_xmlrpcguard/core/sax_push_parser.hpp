@@ -1,8 +1,16 @@
-// libxml2's SAX2 push parser, set up once for hostile input: no entity is ever
-// expanded beyond the five predefined ones, a DOCTYPE ends the parse, nothing is
-// loaded from the network or the disk, errors are never printed (in httpd stderr is
-// the error log), and byte and depth caps end a scan with a verdict. Internal to the
-// core: the scanners are its only users.
+// libxml2's push parser, set up the way PHP's ext/xml sets it up for xml_parse() (the
+// parser WordPress's IXR_Message uses, on the same libxml2), so that what it accepts,
+// refuses and reports is what PHP's does:
+//  * old-style SAX (XML_PARSE_OLDSAX, the SAX1 element callbacks): no namespace
+//    processing, "p:methodName" is an element of that name;
+//  * entities are resolved by a getEntity callback that knows only the five
+//    predefined ones, whose text it hands on itself; nothing else is ever expanded;
+//  * a parse fails when libxml2 returns an error whose level is above a warning.
+// On top of PHP's: a DOCTYPE ends the parse (WordPress strips the only one it lets
+// through, so none reaches here from a request), nothing is loaded from the network
+// or the disk, errors are never printed (in httpd stderr is the error log), and byte
+// and depth caps end a scan with a verdict. Internal to the core: the scanners are
+// its only users.
 #pragma once
 
 #include <libxml/parser.h>
@@ -15,9 +23,8 @@
 
 namespace xmlrpcguard::detail {
 
-// What a scanner hears of a document. Element names are local names without a
-// prefix; an element with a namespace prefix arrives with an empty name (WordPress's
-// non-namespace-aware parser sees "p:methodName", which is no XML-RPC element).
+// What a scanner hears of a document, as PHP's xml_parse() hands it to IXR: element
+// names as written (with any prefix), and text in pieces.
 class SaxListener {
   public:
     virtual void on_open(std::string_view name) = 0;
@@ -49,17 +56,17 @@ class SaxPushParser {
     const ScanLimits& limits() const noexcept { return limits_; }
 
   private:
-    static void start_element(void* self, const xmlChar* localname, const xmlChar* prefix,
-                              const xmlChar* uri, int namespaces_count, const xmlChar** namespaces,
-                              int attributes_count, int defaulted_count,
-                              const xmlChar** attributes) noexcept;
-    static void end_element(void* self, const xmlChar* localname, const xmlChar* prefix,
-                            const xmlChar* uri) noexcept;
+    static void start_element(void* self, const xmlChar* name, const xmlChar** attributes) noexcept;
+    static void end_element(void* self, const xmlChar* name) noexcept;
     static void characters(void* self, const xmlChar* text, int length) noexcept;
+    static xmlEntityPtr get_entity(void* self, const xmlChar* name) noexcept;
     static void doctype(void* self, const xmlChar* name, const xmlChar* external_id,
                         const xmlChar* system_id) noexcept;
 
     void parse(const char* bytes, std::size_t length, bool terminate) noexcept;
+    void configure_as_php() noexcept;
+    void open(std::string_view name) noexcept;
+    void close(std::string_view name) noexcept;
 
     SaxListener& listener_;
     ScanLimits limits_;

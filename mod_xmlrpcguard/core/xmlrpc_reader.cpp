@@ -8,6 +8,8 @@ namespace {
 
 constexpr std::size_t kMaxKeyText = RequestScan::kMaxMethodName;
 constexpr std::size_t kMaxRootName = 32;
+constexpr std::uint64_t kFnvOffset = TagText::kOffsetBasis;
+constexpr std::uint64_t kFnvPrime = 1099511628211ULL;
 
 bool is_php_space(char c) noexcept {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\0' || c == '\x0B';
@@ -15,6 +17,13 @@ bool is_php_space(char c) noexcept {
 
 std::string_view at_most(std::string_view text, std::size_t bytes) noexcept {
     return text.substr(0, std::min(text.size(), bytes));
+}
+
+std::uint64_t fnv1a(std::uint64_t hash, std::string_view bytes) noexcept {
+    for (char c : bytes) {
+        hash = (hash ^ static_cast<unsigned char>(c)) * kFnvPrime;
+    }
+    return hash;
 }
 
 int base64_digit(char c) noexcept {
@@ -31,15 +40,13 @@ int base64_digit(char c) noexcept {
     return -1;
 }
 
-// PHP's lenient base64_decode(): characters outside the alphabet are skipped.
+// PHP's base64_decode() without $strict: '=' and every byte outside the alphabet are
+// skipped wherever they stand, and decoding goes on after them.
 void decode_base64(std::string_view text, std::string& out) {
     out.clear();
     std::uint32_t bits = 0;
     int bit_count = 0;
     for (char c : text) {
-        if (c == '=') {
-            break;
-        }
         int digit = base64_digit(c);
         if (digit < 0) {
             continue;
@@ -58,6 +65,9 @@ void decode_base64(std::string_view text, std::string& out) {
 void TagText::clear() noexcept {
     kept_.clear();
     dropped_leading_ = false;
+    overflow_hash_ = overflow_running_ = kFnvOffset;
+    overflow_length_ = overflow_seen_ = 0;
+    overflow_base64_ = false;
 }
 
 void TagText::append(std::string_view text) {
@@ -69,24 +79,48 @@ void TagText::append(std::string_view text) {
         dropped_leading_ = dropped_leading_ || first > 0;
         text.remove_prefix(first);
     }
-    kept_.append(at_most(text, kCap - kept_.size()));
+    std::size_t room = kCap - kept_.size();
+    kept_.append(at_most(text, room));
+    if (text.size() <= room) {
+        return;
+    }
+    for (char c : text.substr(room)) {
+        overflow_running_ = (overflow_running_ ^ static_cast<unsigned char>(c)) * kFnvPrime;
+        ++overflow_seen_;
+        if (!is_php_space(c)) {
+            overflow_hash_ = overflow_running_;
+            overflow_length_ = overflow_seen_;
+            overflow_base64_ = overflow_base64_ || base64_digit(c) >= 0;
+        }
+    }
 }
 
 std::string_view TagText::trimmed() const noexcept {
     std::string_view text = kept_;
-    while (!text.empty() && is_php_space(text.back())) {
-        text.remove_suffix(1);
+    if (fits()) {
+        while (!text.empty() && is_php_space(text.back())) {
+            text.remove_suffix(1);
+        }
     }
     return text;
+}
+
+std::uint64_t TagText::trimmed_identity() const noexcept {
+    std::uint64_t hash = fnv1a(kFnvOffset, trimmed());
+    return (hash ^ overflow_hash_) * kFnvPrime + overflow_length_;
 }
 
 void XmlRpcReader::clear() noexcept {
     text_.clear();
     frames_.clear();
+    names_.clear();
+    first_value_keys_.clear();
+    first_value_elements_ = 0;
     root_.clear();
     message_type_.clear();
     method_name_.clear();
     top_level_values_ = 0;
+    too_many_names_ = false;
 }
 
 void XmlRpcReader::on_text(std::string_view text) {
@@ -104,39 +138,64 @@ void XmlRpcReader::on_open(std::string_view name) {
         Frame frame;
         frame.is_struct = name == "struct";
         frame.item.is_struct = frame.is_struct;
-        std::size_t depth = frames_.size();
-        frame.is_first_array = !frame.is_struct && depth == 0 && top_level_values_ == 0;
-        frame.is_item =
-            frame.is_struct && (depth == 0 || (depth == 1 && frames_[0].is_first_array));
+        if (frames_.empty()) {
+            frame.is_item = true;
+            frame.holds_calls = top_level_values_ == 0;
+        } else {
+            frame.is_item = frames_.size() == 1 && frames_[0].holds_calls;
+        }
         frames_.push_back(std::move(frame));
     }
 }
 
+// The trimmed text as WordPress compares it: a text longer than the cap is cut to
+// kMaxKeyText bytes, longer than any name it could be compared with.
+std::string_view XmlRpcReader::trimmed_text() const {
+    return at_most(text_.fits() ? text_.trimmed() : text_.kept(), kMaxKeyText);
+}
+
+// An untyped <value> keeps its white space: a leading run is put back as one space,
+// so " pingback.ping" stays a name WordPress does not know.
+std::string_view XmlRpcReader::exact_text(std::string& scratch) const {
+    scratch.assign(text_.had_leading_space() ? " " : "");
+    scratch.append(at_most(text_.kept(), kMaxKeyText));
+    return at_most(scratch, kMaxKeyText);
+}
+
 void XmlRpcReader::on_close(std::string_view name) {
     using Kind = ListItem::KeyKind;
-    if (name == "string" || (name == "value" && !text_.blank())) {
-        // A string keeps its spaces: " pingback.ping" is no method WordPress knows, and
-        // a leading space we dropped is put back as one so it still is none.
-        std::string exact = text_.had_leading_space() ? " " : "";
-        exact.append(at_most(text_.kept(), kMaxKeyText - exact.size()));
-        attach(Kind::String, exact);
-    } else if (name == "int" || name == "i4") {
-        attach(Kind::Int, at_most(text_.trimmed(), kMaxKeyText));
+    if (name == "int" || name == "i4") {
+        attach(Kind::Int, trimmed_text());
+    } else if (name == "string") {
+        attach(Kind::String, trimmed_text());
+    } else if (name == "value") {
+        if (!text_.blank()) {
+            attach(Kind::String, exact_text(scratch_));
+        }
     } else if (name == "base64") {
-        decode_base64(text_.kept(), decoded_);
-        attach(Kind::String, at_most(decoded_, kMaxKeyText));
+        decode_base64(text_.kept(), scratch_);
+        if (text_.overflow_has_base64()) {
+            scratch_.append(kMaxKeyText, '=');  // it decodes to more than was kept
+        }
+        attach(Kind::String, at_most(scratch_, kMaxKeyText));
     } else if (name == "double" || name == "boolean" || name == "dateTime.iso8601") {
         attach(Kind::Other, {});
     } else if ((name == "data" || name == "struct") && !frames_.empty()) {
         Frame closed = std::move(frames_.back());
         frames_.pop_back();
         attach_value(closed.item, Kind::Other, {});
-    } else if (name == "name" && !frames_.empty() && frames_.back().is_struct) {
-        frames_.back().member_is_key = text_.trimmed() == key_member_;
-    } else if (name == "member" && !frames_.empty() && frames_.back().is_struct) {
-        frames_.back().member_is_key = false;
+    } else if (name == "member") {
+        if (!names_.empty()) {
+            names_.pop_back();
+        }
+    } else if (name == "name") {
+        if (names_.size() < kMaxNames) {
+            names_.push_back({text_.trimmed_identity(), text_.fits() && text_.trimmed() == key_member_});
+        } else {
+            too_many_names_ = true;
+        }
     } else if (name == "methodName") {
-        method_name_ = at_most(text_.trimmed(), RequestScan::kMaxMethodName);
+        method_name_ = trimmed_text();
     }
     text_.clear();
 }
@@ -146,24 +205,37 @@ void XmlRpcReader::attach(ListItem::KeyKind kind, std::string_view text) {
     attach_value(scalar, kind, text);
 }
 
-// Where IXR puts a finished value: a parameter at the top, an element of the array,
-// or the struct's member under the current name.
-void XmlRpcReader::attach_value(const ListItem& value_as_item, ListItem::KeyKind kind,
+// Where IXR puts a finished value: a parameter when no container is open, else the
+// innermost container: appended to an array, or under the name on top of the stack
+// in a struct.
+void XmlRpcReader::attach_value(const ListItem& value, ListItem::KeyKind kind,
                                 std::string_view text) {
     if (frames_.empty()) {
-        ++top_level_values_;
-        on_item(ItemList::TopLevelValues, value_as_item);
+        on_item(ItemList::TopLevelValues, top_level_values_++, value);
         return;
     }
     Frame& container = frames_.back();
-    if (container.is_struct) {
-        if (container.is_item && container.member_is_key) {
-            container.item.key_kind = kind;
-            container.item.key_text.assign(text);
-        }
-    } else if (container.is_first_array) {
-        on_item(ItemList::FirstValueElements, value_as_item);
+    if (container.is_struct && container.is_item && !names_.empty() && names_.back().is_key) {
+        container.item.key_kind = kind;
+        container.item.key_text.assign(text);
     }
+    if (container.holds_calls) {
+        on_item(ItemList::FirstValueElements, place_in_first_value(container), value);
+    }
+}
+
+// An array appends; a struct keeps a key where it was first set.
+std::size_t XmlRpcReader::place_in_first_value(Frame& container) {
+    if (!container.is_struct) {
+        return first_value_elements_++;
+    }
+    static const std::uint64_t kEmptyName = TagText().trimmed_identity();
+    std::uint64_t key = names_.empty() ? kEmptyName : names_.back().identity;
+    auto [place, added] = first_value_keys_.try_emplace(key, first_value_elements_);
+    if (added) {
+        ++first_value_elements_;
+    }
+    return place->second;
 }
 
 }  // namespace xmlrpcguard::detail

@@ -1,13 +1,20 @@
-// Reads an XML-RPC document the way WordPress's own parser (IXR_Message) does, so
-// that what we judge is what WordPress executes. IXR is forgiving in ways an attacker
-// can use to hide a call from a stricter reader, and this follows it:
-//  * the method is the trimmed text of the LAST <methodName> element anywhere;
-//  * the parameters are the values closed outside any array or struct, wherever
-//    they are (<params>/<param> are not required);
-//  * system.multicall gets params[0] when there is exactly one parameter, and the
-//    whole parameter list when there are several: both are call lists;
-//  * a value's text is what came since the last tag, <value>text</value> is a
-//    string, <base64> is decoded, struct members with the same name overwrite.
+// Reads an XML-RPC document the way WordPress's own parser does (IXR_Message in the
+// WordPress 6.1 that Debian 12 ships: tag_open / cdata / tag_close), so that what we
+// judge is what WordPress executes. IXR is forgiving in ways an attacker can use to
+// hide a call from a stricter reader, and this follows it step by step:
+//  * a value's text is what came since the last tag; <string>, <int>, <name> and
+//    <methodName> are trimmed, an untyped <value> keeps its text exactly and counts
+//    only when that text is not blank, <base64> is decoded leniently;
+//  * <data> and <struct> open containers (arrays); a finished value goes into the
+//    innermost one, or becomes a parameter when none is open (<params> and <param>
+//    are not needed);
+//  * struct members are keyed by the top of ONE stack of names: <name> pushes on it,
+//    </member> pops it, wherever they stand; a struct keeps each key at its first
+//    place with its last value;
+//  * the method is the last <methodName>; the message type the last of
+//    <methodCall>/<methodResponse>/<fault> opened;
+//  * system.multicall runs params[0] when it is the only parameter, else every
+//    parameter; params[0] may be an array or a struct (its values are the calls).
 // Internal to the core: the two scanners are its users.
 #pragma once
 
@@ -15,34 +22,49 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "sax_push_parser.hpp"
 
 namespace xmlrpcguard::detail {
 
-// Text since the last tag, kept bounded: leading whitespace is dropped (and
-// remembered), and only the first kCap bytes after it are kept.
+// Text since the last tag, kept bounded: leading white space is dropped (and
+// remembered), the first kCap bytes after it are kept, and of the rest only a hash
+// and whether any of it is not white space, so that trim() of the whole text can be
+// compared and told apart without holding it.
 class TagText {
   public:
     static constexpr std::size_t kCap = 256;
+    static constexpr std::uint64_t kOffsetBasis = 14695981039346656037ULL;  // FNV-1a
 
     void clear() noexcept;
     void append(std::string_view text);
-    // PHP's trim(): both ends, " \t\n\r\0\x0B".
+    // PHP's trim(): both ends, " \t\n\r\0\x0B". When fits() is false the trimmed text
+    // is longer than kCap and this is its first kCap bytes.
     std::string_view trimmed() const noexcept;
+    bool fits() const noexcept { return overflow_length_ == 0; }
     bool blank() const noexcept { return kept_.empty(); }
     bool had_leading_space() const noexcept { return dropped_leading_; }
+    // Past the cap stood a byte of the base64 alphabet.
+    bool overflow_has_base64() const noexcept { return overflow_base64_; }
     std::string_view kept() const noexcept { return kept_; }
+    // Equal for equal trimmed texts, whatever their length.
+    std::uint64_t trimmed_identity() const noexcept;
 
   private:
     std::string kept_;
     bool dropped_leading_ = false;
+    std::uint64_t overflow_hash_ = kOffsetBasis;  // of the bytes past kCap, to the last non-space
+    std::uint64_t overflow_running_ = kOffsetBasis;
+    std::size_t overflow_length_ = 0;             // likewise
+    std::size_t overflow_seen_ = 0;
+    bool overflow_base64_ = false;
 };
 
-// One element of a call list (or a top-level value): whether it is a struct, and the
-// value of its member named by the reader's key ("methodName" in a request,
-// "faultCode" in an answer).
+// One element of a call list (or a parameter): whether it is a struct, and the value
+// of its member named by the reader's key ("methodName" in a request, "faultCode" in
+// an answer).
 struct ListItem {
     enum class KeyKind : std::uint8_t { None, String, Int, Other };
     bool is_struct = false;
@@ -52,18 +74,22 @@ struct ListItem {
 
 enum class ItemList : std::uint8_t {
     TopLevelValues,      // every parameter, in order
-    FirstValueElements,  // the elements of params[0] when it is an array
+    FirstValueElements,  // the elements of params[0], an array or a struct
 };
 
 class XmlRpcReader : public SaxListener {
   public:
+    // Names deeper than this cannot be in a body WordPress parses (each takes two
+    // '<' of the 60000 its element limit allows).
+    static constexpr std::size_t kMaxNames = 30000;
+
     explicit XmlRpcReader(std::string_view key_member) noexcept : key_member_(key_member) {}
 
     void on_open(std::string_view name) override;
     void on_close(std::string_view name) override;
     void on_text(std::string_view text) override;
 
-    // Back to the state before the first byte (frames keep their capacity).
+    // Back to the state before the first byte (containers keep their capacity).
     void clear() noexcept;
 
     std::string_view root() const noexcept { return root_; }
@@ -72,32 +98,46 @@ class XmlRpcReader : public SaxListener {
     // Trimmed, at most RequestScan::kMaxMethodName bytes.
     const std::string& method_name() const noexcept { return method_name_; }
     std::size_t top_level_values() const noexcept { return top_level_values_; }
+    // More names were pushed than a body WordPress parses can hold.
+    bool too_many_names() const noexcept { return too_many_names_; }
 
   protected:
     ~XmlRpcReader() = default;
-    // Each finished element of a list, in document order.
-    virtual void on_item(ItemList list, const ListItem& item) = 0;
+    // Each value that becomes an element of a list, in document order. An index
+    // below the number of elements reported so far replaces that element (a struct's
+    // key given a new value keeps its place).
+    virtual void on_item(ItemList list, std::size_t index, const ListItem& item) = 0;
 
   private:
     struct Frame {
         bool is_struct = false;
-        bool is_first_array = false;  // params[0] being built, an array
-        bool is_item = false;         // an element of a list: its key member is captured
-        bool member_is_key = false;   // the current member's name is the key
+        bool is_item = false;     // an element of a list: its key member is captured
+        bool holds_calls = false;  // params[0]: what goes into it are list elements
         ListItem item;
+    };
+    struct Name {
+        std::uint64_t identity = 0;
+        bool is_key = false;
     };
 
     void attach(ListItem::KeyKind kind, std::string_view text);
-    void attach_value(const ListItem& value_as_item, ListItem::KeyKind kind, std::string_view text);
+    void attach_value(const ListItem& value, ListItem::KeyKind kind, std::string_view text);
+    std::size_t place_in_first_value(Frame& container);
+    std::string_view exact_text(std::string& scratch) const;
+    std::string_view trimmed_text() const;
 
     std::string_view key_member_;
     TagText text_;
     std::vector<Frame> frames_;  // open <data> and <struct> elements, innermost last
+    std::vector<Name> names_;    // IXR's _currentStructName
+    std::unordered_map<std::uint64_t, std::size_t> first_value_keys_;  // struct params[0]
+    std::size_t first_value_elements_ = 0;
     std::string root_;
     std::string message_type_;
     std::string method_name_;
     std::size_t top_level_values_ = 0;
-    std::string decoded_;  // scratch for <base64>
+    bool too_many_names_ = false;
+    std::string scratch_;  // decoded <base64>, exact <value> text
 };
 
 }  // namespace xmlrpcguard::detail

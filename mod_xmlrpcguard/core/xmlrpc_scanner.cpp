@@ -3,6 +3,7 @@
 #include <charconv>
 #include <limits>
 
+#include "ixr_preamble.hpp"
 #include "sax_push_parser.hpp"
 #include "success_opening.hpp"
 #include "xmlrpc_reader.hpp"
@@ -64,6 +65,10 @@ bool is_fault_struct(const ListItem& item) {
     return item.is_struct && item.key_kind != ListItem::KeyKind::None;
 }
 
+std::size_t is_403(const CallOutcome& outcome) {
+    return outcome.fault && outcome.fault_code == 403 ? 1 : 0;
+}
+
 // feed()/finish() common to both scanners: the verdict is drawn once, at the first
 // finish(); bytes after it are ignored.
 template <class Impl>
@@ -90,7 +95,8 @@ struct ScanSteps {
 
 // ---- request ---------------------------------------------------------------------
 
-struct RequestScanner::Impl final : detail::XmlRpcReader, ScanSteps<RequestScanner::Impl> {
+// The body goes through WordPress's own pre-processing (IxrPreamble) before libxml2.
+struct RequestScanner::Impl final : detail::XmlRpcReader, detail::ByteSink {
     explicit Impl(ScanLimits limits) : XmlRpcReader("methodName"), parser(*this, limits) {}
 
     // system.multicall runs params[0] when it is the only parameter, else every
@@ -100,16 +106,57 @@ struct RequestScanner::Impl final : detail::XmlRpcReader, ScanSteps<RequestScann
         std::size_t seen = 0;
     };
 
-    void on_item(ItemList list, const ListItem& item) override {
-        CallList& calls = list == ItemList::TopLevelValues ? parameters : first_parameter;
-        if (calls.seen++ < parser.limits().max_calls) {
-            bool named = item.is_struct && item.key_kind == ListItem::KeyKind::String;
-            calls.methods.emplace_back(named ? std::string_view(item.key_text) : "");
+    void feed(std::span<const char> bytes) {
+        if (!concluded) {
+            preamble.feed(bytes, *this);
+            note_refusal();
+            result.status = parser.status();
         }
     }
 
+    void finish() {
+        if (!concluded) {
+            preamble.finish(*this);
+            note_refusal();
+            parser.finish();
+            conclude();
+            concluded = true;
+        }
+    }
+
+    void take(std::span<const char> bytes) override { parser.feed(bytes); }
+
+    void note_refusal() {
+        if (preamble.verdict() == detail::IxrPreamble::Verdict::Refused) {
+            parser.stop(ScanStatus::Malformed);  // WordPress does not parse it at all
+        }
+    }
+
+    void on_item(ItemList list, std::size_t index, const ListItem& item) override {
+        CallList& calls = list == ItemList::TopLevelValues ? parameters : first_parameter;
+        bool named = item.is_struct && item.key_kind == ListItem::KeyKind::String;
+        std::string_view method = named ? std::string_view(item.key_text) : "";
+        if (index < calls.methods.size()) {
+            calls.methods[index].assign(method);  // a struct's key set again
+        } else if (index >= calls.seen) {
+            ++calls.seen;
+            if (calls.methods.size() < parser.limits().max_calls) {
+                calls.methods.emplace_back(method);
+            }
+        }
+    }
+
+    // WordPress runs the body when IXR parsed it and the last message type opened
+    // was <methodCall>.
     void conclude() {
-        result.status = final_status(parser.status(), root(), "methodCall");
+        ScanStatus status = parser.status();
+        if (status == ScanStatus::Complete && too_many_names()) {
+            status = ScanStatus::OverLimit;
+        }
+        if (status == ScanStatus::Complete && message_type() != "methodCall") {
+            status = ScanStatus::Malformed;
+        }
+        result.status = status;
         result.method = method_name();
         if (result.method == kMulticall) {
             CallList& run = top_level_values() == 1 ? first_parameter : parameters;
@@ -120,6 +167,7 @@ struct RequestScanner::Impl final : detail::XmlRpcReader, ScanSteps<RequestScann
 
     void clear() {
         XmlRpcReader::clear();
+        preamble.reset();
         parser.reset();
         parameters = {};
         first_parameter = {};
@@ -127,10 +175,12 @@ struct RequestScanner::Impl final : detail::XmlRpcReader, ScanSteps<RequestScann
         concluded = false;
     }
 
+    detail::IxrPreamble preamble;
     detail::SaxPushParser parser;
     CallList parameters;
     CallList first_parameter;
     RequestScan result;
+    bool concluded = false;
 };
 
 RequestScanner::RequestScanner(ScanLimits limits) : impl_(std::make_unique<Impl>(limits)) {}
@@ -205,9 +255,9 @@ struct ResponseScanner::Impl final : detail::XmlRpcReader, ScanSteps<ResponseSca
         }
     }
 
-    void on_item(ItemList list, const ListItem& item) override {
+    void on_item(ItemList list, std::size_t index, const ListItem& item) override {
         if (list == ItemList::TopLevelValues) {
-            if (top_level_values() == 1) {
+            if (index == 0) {
                 first_value_faulted = is_fault_struct(item);
                 first_value_code = fault_code_of(item);
             }
@@ -217,9 +267,15 @@ struct ResponseScanner::Impl final : detail::XmlRpcReader, ScanSteps<ResponseSca
         if (outcome.fault) {
             outcome.fault_code = fault_code_of(item);
         }
-        result.faults_403 += outcome.fault && outcome.fault_code == 403;
-        if (result.results_seen++ < parser.limits().max_calls) {
-            result.results.push_back(outcome);
+        if (index < result.results.size()) {  // a struct's key set again
+            result.faults_403 -= is_403(result.results[index]);
+            result.faults_403 += is_403(outcome);
+            result.results[index] = outcome;
+        } else if (index >= result.results_seen) {
+            result.faults_403 += is_403(outcome);
+            if (result.results_seen++ < parser.limits().max_calls) {
+                result.results.push_back(outcome);
+            }
         }
     }
 

@@ -1,0 +1,187 @@
+#include "ixr_preamble.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <string_view>
+
+namespace xmlrpcguard::detail {
+
+namespace {
+
+bool is_php_space(char c) noexcept {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\0' || c == '\x0B';
+}
+
+bool is_non_xml_space(char c) noexcept {
+    return c == '\0' || c == '\x0B';
+}
+
+std::string_view trim_end(std::string_view text) noexcept {
+    while (!text.empty() && is_php_space(text.back())) {
+        text.remove_suffix(1);
+    }
+    return text;
+}
+
+// preg_replace('/<\?xml.*?\?>/s', '', $window, 1)
+void remove_declaration(std::string& window) {
+    std::size_t start = window.find("<?xml");
+    if (start == std::string::npos) {
+        return;
+    }
+    std::size_t end = window.find("?>", start + 5);
+    if (end != std::string::npos) {
+        window.erase(start, end + 2 - start);
+    }
+}
+
+// preg_replace('/^<!DOCTYPE[^>]*+>/i', '', $window, 1)
+void remove_doctype(std::string& window) {
+    constexpr std::string_view kDoctype = "<!DOCTYPE";
+    if (window.size() < kDoctype.size()) {
+        return;
+    }
+    for (std::size_t i = 0; i < kDoctype.size(); ++i) {
+        char c = window[i];
+        if (c >= 'a' && c <= 'z') {
+            c = static_cast<char>(c - 'a' + 'A');
+        }
+        if (c != kDoctype[i]) {
+            return;
+        }
+    }
+    std::size_t end = window.find('>', kDoctype.size());
+    if (end != std::string::npos) {
+        window.erase(0, end + 1);
+    }
+}
+
+// substr($m, 0, strcspn(substr($m, 0, 20), "> \t\r\n")) is one of IXR's three roots.
+bool is_root_tag(std::string_view head) noexcept {
+    std::size_t length = std::min(head.size(), head.find_first_of("> \t\r\n"));
+    std::string_view tag = head.substr(0, length);
+    return tag == "<methodCall" || tag == "<methodResponse" || tag == "<fault";
+}
+
+}  // namespace
+
+void IxrPreamble::reset() noexcept {
+    stage_ = Stage::TrimBeforeDeclaration;
+    verdict_ = Verdict::Reading;
+    window_.clear();
+    angles_ = 0;
+    held_non_xml_ = false;
+}
+
+void IxrPreamble::feed(std::span<const char> bytes, ByteSink& sink) {
+    run(bytes, sink, false);
+}
+
+void IxrPreamble::finish(ByteSink& sink) {
+    run({}, sink, true);
+    if (verdict_ == Verdict::Reading && stage_ != Stage::Body) {
+        refuse();  // nothing but white space (and removed heads): trim() left ''
+    }
+}
+
+// Takes bytes through the stages; a settled window's bytes go through the next ones.
+void IxrPreamble::run(std::span<const char> bytes, ByteSink& sink, bool at_end) {
+    while (verdict_ == Verdict::Reading) {
+        switch (stage_) {
+            case Stage::TrimBeforeDeclaration:
+            case Stage::TrimBeforeDoctype:
+            case Stage::TrimBeforeRoot: {
+                auto text = std::find_if_not(bytes.begin(), bytes.end(), is_php_space);
+                bytes = bytes.subspan(static_cast<std::size_t>(text - bytes.begin()));
+                if (bytes.empty()) {
+                    return;
+                }
+                stage_ = static_cast<Stage>(static_cast<int>(stage_) + 1);
+                break;
+            }
+            case Stage::DeclarationWindow:
+            case Stage::DoctypeWindow:
+            case Stage::RootWindow: {
+                std::size_t size = stage_ == Stage::DeclarationWindow ? kDeclarationWindow
+                                   : stage_ == Stage::DoctypeWindow   ? kDoctypeWindow
+                                                                      : kRootWindow;
+                bytes = fill_window(bytes, size);
+                if (window_.size() < size && !at_end) {
+                    return;
+                }
+                settle_window(sink, at_end);
+                break;
+            }
+            case Stage::Body:
+                pass_body(bytes, sink);
+                return;
+        }
+    }
+}
+
+std::span<const char> IxrPreamble::fill_window(std::span<const char> bytes, std::size_t size) {
+    std::size_t taken = std::min(bytes.size(), size - std::min(size, window_.size()));
+    window_.append(bytes.data(), taken);
+    return bytes.subspan(taken);
+}
+
+// The window is whole, or the body ended inside it (then its end is the body's, and
+// PHP's trim() has taken the white space there already).
+void IxrPreamble::settle_window(ByteSink& sink, bool at_end) {
+    if (at_end) {
+        window_.resize(trim_end(window_).size());
+    }
+    std::string head = std::move(window_);
+    window_.clear();
+    switch (stage_) {
+        case Stage::DeclarationWindow:
+            remove_declaration(head);
+            stage_ = Stage::TrimBeforeDoctype;
+            break;
+        case Stage::DoctypeWindow:
+            remove_doctype(head);
+            stage_ = Stage::TrimBeforeRoot;
+            break;
+        default:
+            if (!is_root_tag(head)) {
+                refuse();
+                return;
+            }
+            stage_ = Stage::Body;
+            break;
+    }
+    run(head, sink, at_end);
+}
+
+void IxrPreamble::pass_body(std::span<const char> bytes, ByteSink& sink) {
+    const char* begin = bytes.data();
+    const char* end = begin + bytes.size();
+    const char* passed = begin;  // bytes before this one have been passed or held
+    for (const char* p = begin; p != end; ++p) {
+        char c = *p;
+        if (held_non_xml_) {
+            if (!is_php_space(c)) {
+                refuse();  // a '\0' or '\x0B' inside the document
+                return;
+            }
+            passed = p + 1;
+            continue;
+        }
+        if (c == '<') {
+            if (++angles_ > kMaxAngles) {
+                refuse();
+                return;
+            }
+        } else if (is_non_xml_space(c)) {
+            sink.take({passed, static_cast<std::size_t>(p - passed)});
+            held_non_xml_ = true;
+            passed = p + 1;
+        }
+    }
+    if (passed != end) {
+        sink.take({passed, static_cast<std::size_t>(end - passed)});
+    }
+}
+
+}  // namespace xmlrpcguard::detail
