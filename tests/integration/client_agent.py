@@ -6,7 +6,10 @@ of an answer arrive (to prove streaming).
 Command: {"src", "host", "port", "method", "path", "headers", "body",
           "chunk_size" (send the body chunked in pieces of this size),
           "report_first" (print {"event": "first", ...} when the first body bytes arrive)}
-Result:  {"status", "headers", "body"} or {"error"}.
+Result:  {"status", "headers", "body"} or {"error"}, with "started" and "ended"
+         (time.monotonic(), the same clock in every namespace). A connection that does
+         not open in time is the error "connect timed out"; one that opened and then
+         got no answer in time is "read timed out" (a hung server, not a kernel drop).
 """
 
 import json
@@ -57,32 +60,50 @@ def request(cmd, emit):
         sock.settimeout(cmd.get("timeout", 15))
         if cmd.get("src"):
             sock.bind((cmd["src"], 0))
-        sock.connect((cmd["host"], cmd.get("port", 80)))
-        send_request(sock, cmd)
-        data = b""
-        header_end = -1
-        reported = False
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-            if header_end < 0:
-                header_end = data.find(b"\r\n\r\n")
-            if cmd.get("report_first") and not reported and header_end >= 0 and len(data) > header_end + 4:
-                reported = True
-                emit({"event": "first", "status": int(data.split(b" ", 2)[1]),
-                      "bytes": data[header_end + 4:].decode("latin-1")})
-        head, _, raw_body = data.partition(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ", 2)[1])
-        headers = {}
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-        if headers.get("transfer-encoding", "").lower() == "chunked":
-            raw_body = decode_chunked(raw_body)
-        return {"status": status, "headers": headers, "body": raw_body.decode("latin-1")}
+        try:
+            sock.connect((cmd["host"], cmd.get("port", 80)))
+        except TimeoutError:
+            raise ConnectTimeout("connect timed out") from None
+        try:
+            return read_answer(sock, cmd, emit)
+        except TimeoutError:
+            raise ReadTimeout("read timed out") from None
+
+
+class ConnectTimeout(Exception):
+    pass
+
+
+class ReadTimeout(Exception):
+    pass
+
+
+def read_answer(sock, cmd, emit):
+    send_request(sock, cmd)
+    data = b""
+    header_end = -1
+    reported = False
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+        if header_end < 0:
+            header_end = data.find(b"\r\n\r\n")
+        if cmd.get("report_first") and not reported and header_end >= 0 and len(data) > header_end + 4:
+            reported = True
+            emit({"event": "first", "status": int(data.split(b" ", 2)[1]),
+                  "bytes": data[header_end + 4:].decode("latin-1")})
+    head, _, raw_body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        raw_body = decode_chunked(raw_body)
+    return {"status": status, "headers": headers, "body": raw_body.decode("latin-1")}
 
 
 def main():
@@ -93,11 +114,14 @@ def main():
     emit({"event": "ready"})
     for line in sys.stdin:
         cmd = json.loads(line)
+        started = time.monotonic()
         try:
             result = request(cmd, emit)
+        except (ConnectTimeout, ReadTimeout) as e:
+            result = {"error": str(e)}
         except Exception as e:  # reported to the test, which fails on it
             result = {"error": f"{type(e).__name__}: {e}"}
-        result["event"] = "done"
+        result.update(event="done", started=started, ended=time.monotonic())
         emit(result)
 
 

@@ -9,7 +9,7 @@ import sys
 import tempfile
 import unittest
 
-from netns import SERVER_V4, TestNet, wait_until
+from netns import SERVER_V4, SERVER_V6, TestNet, wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BACKEND = os.path.join(HERE, "backend")
@@ -18,10 +18,12 @@ PHP_FPM = shutil.which("php-fpm8.2") or "/usr/sbin/php-fpm8.2"
 
 
 def skip_unless_ready():
+    """Skips (which fails the suite unless XRG_ALLOW_SKIPS=1: tests/lib/xrg_unittest.py)
+    without root; a missing module is an error, never a skip."""
     if os.geteuid() != 0:
         raise unittest.SkipTest("integration suites need root (network namespaces)")
     if not os.path.exists(MODULE):
-        raise unittest.SkipTest("XRG_MODULE does not name the built mod_xmlrpcguard.so")
+        raise RuntimeError(f"XRG_MODULE ({MODULE!r}) does not name the built mod_xmlrpcguard.so")
 
 
 # --- XML-RPC bodies ----------------------------------------------------------------
@@ -142,6 +144,38 @@ class Client:
 
     def get(self, path, src, vhost="localhost", **extra):
         return self.request(method="GET", path=path, src=src, vhost=vhost, **extra)
+
+
+def assert_dropped_by_kernel(test, net, banned, alive, vhost="localhost", timeout=1.5,
+                             set_name=None):
+    """Proves that the kernel, not a slow or hung server, keeps `banned` out: a new
+    connection from it does not even open, the server namespace's DROP rule counts
+    packets meanwhile (nothing else in the set is sending: each test's addresses are
+    its own), and while that attempt is pending the server answers `alive` (an address
+    not in the set) with 200."""
+    family = 6 if ":" in banned else 4
+    host = SERVER_V6 if family == 6 else SERVER_V4
+    set_name = set_name or ("xmlrpcguard6" if family == 6 else "xmlrpcguard")
+    test.assertEqual(net.run(net.server, ["ipset", "test", set_name, banned], check=False).returncode, 0,
+                     f"{banned} is not in the kernel set {set_name}")
+    test.assertNotEqual(net.run(net.server, ["ipset", "test", set_name, alive], check=False).returncode, 0,
+                        f"the witness {alive} is in the kernel set {set_name}")
+    before = net.drop_packets(family)
+    prober, witness = Client(net), Client(net)
+    try:
+        prober.send(method="GET", path="/index.html", src=banned, vhost=vhost, host=host, timeout=timeout)
+        wait_until(lambda: net.drop_packets(family) > before, timeout=timeout,
+                   what=f"the DROP rule to count a packet of {banned}")
+        answer = witness.request(method="GET", path="/index.html", src=alive, vhost=vhost, host=host,
+                                 timeout=timeout)
+        attempt = prober.next_event()
+    finally:
+        prober.close(net)
+        witness.close(net)
+    test.assertEqual(attempt.get("error"), "connect timed out", attempt)
+    test.assertEqual(answer["status"], 200, answer)
+    test.assertTrue(attempt["started"] <= answer["started"] and answer["ended"] <= attempt["ended"],
+                    f"the witness was answered while the banned attempt was pending: {attempt} {answer}")
 
 
 # --- the module's config -----------------------------------------------------------

@@ -75,6 +75,18 @@ class TestNet:
         self._ip("addr", "add", f"{address}/{prefix}", "dev", "veth-c", *extra, ns=self.client)
         self.client_addresses.append(address)
 
+    def drop_packets(self, family=4):
+        """Packets dropped so far by the server namespace's DROP rules that match our
+        ipsets (iptables -nvxL INPUT): the kernel's own count of what it dropped.
+        Fails if there is no such rule."""
+        tool = "ip6tables" if family == 6 else "iptables"
+        listing = self.run(self.server, [tool, "-w", "-nvxL", "INPUT"]).stdout
+        rules = [line.split() for line in listing.splitlines()
+                 if " DROP " in f" {line} " and "match-set" in line.split()]
+        if not rules:
+            raise AssertionError(f"no {tool} DROP rule on an ipset in the server namespace:\n{listing}")
+        return sum(int(fields[0]) for fields in rules)
+
     def exec_argv(self, ns, argv):
         return ["ip", "netns", "exec", ns] + list(argv)
 
