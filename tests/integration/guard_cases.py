@@ -102,7 +102,7 @@ class GuardCases:
         self.assertIn("reason=login_failure", next(
             l for l in self.server.log().splitlines() if ban_line(src) in l))
 
-    def test_chunked_body_read_in_many_small_pieces(self):
+    def test_chunked_body_sent_in_many_small_pieces(self):
         src = self.addr("chunked")
         for _ in range(3):
             self.wrong_password(src, chunk_size=5, pause_ms=1)

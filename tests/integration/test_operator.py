@@ -15,12 +15,13 @@ import unittest
 
 from netns import wait_until
 from test_kernel_bans import install_firewall
-from xrg_harness import Client, GuardedServer, call, login_call, skip_unless_ready
+from xrg_harness import Client, GuardedServer, assert_dropped_by_kernel, call, login_call, skip_unless_ready
 
 BUILD_DIR = os.environ.get("XRG_BUILD_DIR", "")
 CTL = os.path.join(BUILD_DIR, "tools", "xmlrpcguardctl")
 GUARDED = "guarded.test"
 STATUS = "/guard-status"
+PROTECTED = "198.18.3.250"  # the server-wide XmlRpcGuardIgnoreIP
 
 
 def prometheus_problem(text):
@@ -58,14 +59,15 @@ class OperatorSuite(unittest.TestCase):
     def setUpClass(cls):
         skip_unless_ready()
         if not os.path.exists(CTL):
-            raise unittest.SkipTest("xmlrpcguardctl is not built")
+            raise RuntimeError(f"xmlrpcguardctl is not built ({CTL})")
         cls.rundir = tempfile.mkdtemp(prefix="xrg-oper-run-")
         os.chmod(cls.rundir, 0o755)
         cls.socket = os.path.join(cls.rundir, "control.sock")
         guard = f"XmlRpcGuard On\n<Location {STATUS}>\n  SetHandler xmlrpcguard-status\n</Location>"
         try:
             cls.server = GuardedServer("oper", "fpm", {GUARDED: guard},
-                                       f"XmlRpcGuardControlSocket {cls.socket}",
+                                       f"XmlRpcGuardControlSocket {cls.socket}\n"
+                                       f"XmlRpcGuardIgnoreIP {PROTECTED}",
                                        prepare=install_firewall)
         except BaseException:
             shutil.rmtree(cls.rundir, ignore_errors=True)
@@ -118,9 +120,12 @@ class OperatorSuite(unittest.TestCase):
         self.client.send(method="GET", path="/index.html", src=src, vhost=GUARDED, timeout=timeout)
         event = self.client.next_event()
         if "error" in event:
-            self.assertIn("timed out", event["error"])
+            self.assertEqual(event["error"], "connect timed out")
             return None
         return event["status"]
+
+    def assert_dropped(self, src):
+        assert_dropped_by_kernel(self, self.net, src, self.addr(), GUARDED)
 
     # -- the page --
     def test_the_page_under_an_attack_names_the_ban_in_every_format(self):
@@ -172,7 +177,7 @@ class OperatorSuite(unittest.TestCase):
         src = self.addr()
         self.offend(src)
         wait_until(lambda: self.in_set(src), timeout=5, what="the ban")
-        self.assertIsNone(self.connects(src))
+        self.assert_dropped(src)
         done = self.ctl("unban", src)
         self.assertEqual(done.returncode, 0, done.stderr)
         self.assertEqual(done.stdout, f"ok unbanned {src}\n")
@@ -185,7 +190,7 @@ class OperatorSuite(unittest.TestCase):
         done = self.ctl("ban", src, "10m")
         self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
         self.assertTrue(self.in_set(src))
-        self.assertIsNone(self.connects(src))
+        self.assert_dropped(src)
         listing = self.ctl("list").stdout
         self.assertRegex(listing, rf"\nbanned {re.escape(src)} reason=manual since=\S+ until=\S+")
         status = self.ctl("status")
@@ -196,8 +201,22 @@ class OperatorSuite(unittest.TestCase):
         self.assertFalse(self.in_set(src))
         self.assertEqual(self.connects(src), 200)
 
+    def test_a_ban_of_a_protected_address_is_refused_by_the_helper(self):
+        self.net.add_client_address(PROTECTED)
+        for address in (PROTECTED, "127.0.0.1"):  # the server-wide ignore list, loopback
+            done = self.ctl("ban", address, "10m")
+            self.assertEqual(done.returncode, 1, done.stdout + done.stderr)
+            self.assertIn("a protected address (loopback or XmlRpcGuardIgnoreIP) is never banned",
+                          done.stdout + done.stderr)
+            self.assertIn(f"XRG0217: control (uid 0): ban {address} 10m -> error: a protected address",
+                          self.server.log())
+            self.assertFalse(self.in_set(address))
+        listing = self.net.run(self.net.server, ["ipset", "list", "xmlrpcguard"]).stdout
+        self.assertNotIn(f"{PROTECTED} ", listing)
+        self.assertNotRegex(self.ctl("list").stdout, rf"banned {re.escape(PROTECTED)} ")
+        self.assertEqual(self.connects(PROTECTED), 200, "neither the kernel nor httpd refuses it")
+
     def test_refusals(self):
-        self.assertEqual(self.ctl("ban", "127.0.0.1").returncode, 1)
         self.assertEqual(self.ctl("ban", "not-an-address").returncode, 1)
         self.assertEqual(self.ctl().returncode, 2)
         stranger = self.ctl("list", user="nobody", group="nogroup")
