@@ -21,7 +21,7 @@ def answered(events):
 class WordPressUnderAttack(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        if os.geteuid() != 0:
+        if os.geteuid() != 0:  # a skip fails the suite unless XRG_ALLOW_SKIPS=1
             raise unittest.SkipTest("needs root (network namespaces)")
         cls.sandbox = Sandbox("wp", GUARD)
         cls.hosts = iter(range(10, 250))
@@ -33,6 +33,9 @@ class WordPressUnderAttack(unittest.TestCase):
     def addr(self):
         return self.sandbox.add_client(f"198.18.6.{next(self.hosts)}")
 
+    def assert_dropped(self, banned, alive=None):
+        self.sandbox.assert_dropped_by_kernel(self, banned, alive or self.addr())
+
     def assert_cut_off_after_three(self, events, src, first_detail):
         got = answered(events)
         self.assertEqual(len(got), 3, events)
@@ -42,7 +45,7 @@ class WordPressUnderAttack(unittest.TestCase):
         # from then on the kernel drops the address.
         self.assertIn(events[3]["outcome"], ("denied", "dropped"), events)
         self.assertEqual(events[-1]["outcome"], "dropped", events)
-        self.assertTrue(self.sandbox.in_set(src))
+        self.assert_dropped(src)
 
     def test_bad_passwords_read_three_answers_then_the_kernel_drops_them(self):
         src = self.addr()
@@ -63,6 +66,7 @@ class WordPressUnderAttack(unittest.TestCase):
         self.assertIn(events[1]["outcome"], ("denied", "dropped"), events)
         self.assertEqual(events[-1]["outcome"], "dropped", events)
         self.assertIn("count=500 ", self.sandbox.log())
+        self.assert_dropped(src)
 
     def test_login_form_failures_the_same_as_bad_passwords(self):
         src = self.addr()
@@ -89,12 +93,17 @@ class WordPressUnderAttack(unittest.TestCase):
 
     def test_a_concurrent_flood_reads_at_most_three_results(self):
         src = self.addr()
+        before = self.sandbox.net.drop_packets()
         events = self.sandbox.run_agent("flood", src, connections=8, count=6)
         readable = answered(events)
         self.assertLessEqual(len(readable), 3, events)
         self.assertGreaterEqual(len(readable), 1)
         self.assertTrue(all(e["outcome"] in ("answered", "denied", "dropped") for e in events), events)
-        self.assertTrue(self.sandbox.in_set(src))
+        # Every connection's last attempt was dropped (a connection that stopped being
+        # answered would have come back "error"), and the kernel counted those drops.
+        self.assertIn("dropped", [e["outcome"] for e in events], events)
+        self.assertGreater(self.sandbox.net.drop_packets(), before)
+        self.assert_dropped(src)
 
     def test_an_ipv6_attacker_is_banned_with_its_slash_64(self):
         src = self.sandbox.add_client("2001:db8:6::10")
@@ -102,8 +111,7 @@ class WordPressUnderAttack(unittest.TestCase):
         stranger = self.sandbox.add_client("2001:db8:7::10")
         events = self.sandbox.run_agent("getusersblogs", src, count=10)
         self.assert_cut_off_after_three(events, src, "fault 403")
-        self.assertEqual(self.sandbox.run_agent("sayhello", neighbour, count=1)[0]["outcome"], "dropped")
-        self.assertEqual(self.sandbox.run_agent("sayhello", stranger, count=1)[0]["detail"], "Hello!")
+        self.assert_dropped(neighbour, stranger)
 
     def test_graceful_restart_in_the_middle_of_an_attack_keeps_counts_and_bans(self):
         banned, counting = self.addr(), self.addr()
@@ -112,7 +120,7 @@ class WordPressUnderAttack(unittest.TestCase):
         two = self.sandbox.run_agent("getusersblogs", counting, count=2)
         self.assertEqual([e["detail"] for e in two], ["fault 403"] * 2)
         self.sandbox.graceful()
-        self.assertEqual(self.sandbox.run_agent("sayhello", banned, count=1)[0]["outcome"], "dropped")
+        self.assert_dropped(banned)
         # The two offences before the restart still count: one more bans.
         after = self.sandbox.run_agent("getusersblogs", counting, count=5)
         self.assertEqual(len(answered(after)), 1, after)

@@ -7,8 +7,11 @@ attempt with what it got:
 
   answered  an XML-RPC answer or login page was read (detail: fault code / "ok")
   denied    httpd answered 403 (the guard's in-process deny)
-  dropped   the connection did not even open in time (the kernel's DROP)
+  dropped   the connection did not even open in time (the kernel's DROP; a server
+            that accepted the connection and then said nothing is an error instead)
   error     anything else (detail says what)
+
+Each line has "t0" and "t", when the attempt began and ended (time.time()).
 
 Every run is bounded: at most `count` attempts, and it stops after two drops in a
 row (the attacker has been cut off). Usage:
@@ -28,6 +31,20 @@ import urllib.parse
 import xmlrpc.client
 
 
+class ConnectTimeout(Exception):
+    """The TCP connection did not open in time."""
+
+
+class SourceConnection(http.client.HTTPConnection):
+    """An HTTP connection that tells a connect that timed out from an answer that did."""
+
+    def connect(self):
+        try:
+            super().connect()
+        except (socket.timeout, TimeoutError):
+            raise ConnectTimeout() from None
+
+
 class SourceTransport(xmlrpc.client.Transport):
     """HTTP from a chosen source address, to a chosen address, with a Host header."""
 
@@ -36,7 +53,7 @@ class SourceTransport(xmlrpc.client.Transport):
         self.src, self.address, self.timeout = src, address, timeout
 
     def make_connection(self, host):
-        self._connection = (host, http.client.HTTPConnection(
+        self._connection = (host, SourceConnection(
             self.address, 80, timeout=self.timeout, source_address=(self.src, 0)))
         return self._connection[1]
 
@@ -49,8 +66,10 @@ def classify(call):
         return "answered", f"fault {fault.faultCode}"
     except xmlrpc.client.ProtocolError as e:
         return ("denied", "403") if e.errcode == 403 else ("error", f"HTTP {e.errcode}")
-    except (socket.timeout, TimeoutError):
+    except ConnectTimeout:
         return "dropped", "connect timed out"
+    except (socket.timeout, TimeoutError):
+        return "error", "read timed out (connected, then no answer)"
     except OSError as e:
         return "error", f"{type(e).__name__}: {e}"
 
@@ -64,9 +83,9 @@ class Agent:
         transport = SourceTransport(self.args.src, self.args.host, self.args.timeout)
         return xmlrpc.client.ServerProxy(f"http://{self.args.vhost}/xmlrpc.php", transport=transport)
 
-    def emit(self, n, outcome, detail):
+    def emit(self, n, outcome, detail, t0):
         line = {"scenario": self.args.scenario, "src": self.args.src, "n": n,
-                "outcome": outcome, "detail": detail, "t": round(time.time(), 6)}
+                "outcome": outcome, "detail": detail, "t0": round(t0, 6), "t": round(time.time(), 6)}
         with self.lock:
             print(json.dumps(line), flush=True)
 
@@ -100,8 +119,8 @@ class Agent:
         def call():
             password = self.args.password or f"guess{n:04d}"
             form = urllib.parse.urlencode({"log": "admin", "pwd": password, "wp-submit": "Log In"})
-            connection = http.client.HTTPConnection(self.args.host, 80, timeout=self.args.timeout,
-                                                    source_address=(self.args.src, 0))
+            connection = SourceConnection(self.args.host, 80, timeout=self.args.timeout,
+                                          source_address=(self.args.src, 0))
             try:
                 connection.request("POST", "/wp-login.php", form, {
                     "Host": self.args.vhost, "Content-Type": "application/x-www-form-urlencoded"})
@@ -121,8 +140,9 @@ class Agent:
         attempt = getattr(self, self.args.scenario)
         drops_in_a_row = 0
         for n in range(1, self.args.count + 1):
+            t0 = time.time()
             outcome, detail = attempt(n)
-            self.emit(n, outcome, detail)
+            self.emit(n, outcome, detail, t0)
             drops_in_a_row = drops_in_a_row + 1 if outcome == "dropped" else 0
             if drops_in_a_row >= 2:
                 break
@@ -139,8 +159,9 @@ class Agent:
             for _ in range(self.args.count):
                 with self.lock:
                     n = next(counter)
+                t0 = time.time()
                 outcome, detail = self.getusersblogs(n)
-                self.emit(n, outcome, detail)
+                self.emit(n, outcome, detail, t0)
                 if outcome == "dropped":
                     return
         threads = [threading.Thread(target=worker) for _ in range(self.args.connections)]

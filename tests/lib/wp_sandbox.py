@@ -106,6 +106,30 @@ class Sandbox:
         return self.net.run(self.net.server, ["ipset", "test", name, address],
                             check=False).returncode == 0
 
+    def assert_dropped_by_kernel(self, test, banned, alive, timeout=3.0):
+        """Proves that the kernel, not a slow or hung server, keeps `banned` out: its new
+        connection does not even open, the DROP rule in the server namespace counts
+        packets meanwhile (no other address in the set is sending: each test's
+        addresses are its own), and while that attempt is pending the server answers
+        `alive` (not in the set)."""
+        family = 6 if ":" in banned else 4
+        test.assertTrue(self.in_set(banned), f"{banned} is not in the kernel set")
+        test.assertFalse(self.in_set(alive), f"the witness {alive} is in the kernel set")
+        before = self.net.drop_packets(family)
+        prober = self.start_agent("sayhello", banned, count=1, timeout=timeout)
+        try:
+            wait_until(lambda: self.net.drop_packets(family) > before, timeout=timeout + 2,
+                       what=f"the DROP rule to count a packet of {banned}")
+            witness = self.run_agent("sayhello", alive, count=1, timeout=timeout)
+            out, _ = prober.communicate(timeout=timeout + 10)
+        finally:
+            self.net.stop(prober)
+        attempts = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+        test.assertEqual([a["outcome"] for a in attempts], ["dropped"], attempts)
+        test.assertEqual([w["detail"] for w in witness], ["Hello!"], witness)
+        test.assertTrue(attempts[0]["t0"] <= witness[0]["t0"] and witness[0]["t"] <= attempts[0]["t"],
+                        f"the witness was answered while the banned attempt was pending: {attempts} {witness}")
+
     def set_members(self):
         members = []
         for name in ("xmlrpcguard", "xmlrpcguard6"):
