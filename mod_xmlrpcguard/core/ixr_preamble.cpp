@@ -110,7 +110,7 @@ void IxrPreamble::run(std::span<const char> bytes, ByteSink& sink, bool at_end) 
                 if (window_.size() < size && !at_end) {
                     return;
                 }
-                settle_window(sink, at_end);
+                settle_window(sink, at_end && bytes.empty());
                 break;
             }
             case Stage::Body:
@@ -126,10 +126,10 @@ std::span<const char> IxrPreamble::fill_window(std::span<const char> bytes, std:
     return bytes.subspan(taken);
 }
 
-// The window is whole, or the body ended inside it (then its end is the body's, and
-// PHP's trim() has taken the white space there already).
-void IxrPreamble::settle_window(ByteSink& sink, bool at_end) {
-    if (at_end) {
+// The window is whole, or the body ended inside it. When nothing follows it, its end
+// is the body's, and PHP's trim() has taken the white space there already.
+void IxrPreamble::settle_window(ByteSink& sink, bool ends_body) {
+    if (ends_body) {
         window_.resize(trim_end(window_).size());
     }
     std::string head = std::move(window_);
@@ -151,7 +151,7 @@ void IxrPreamble::settle_window(ByteSink& sink, bool at_end) {
             stage_ = Stage::Body;
             break;
     }
-    run(head, sink, at_end);
+    run(head, sink, ends_body);
 }
 
 void IxrPreamble::pass_body(std::span<const char> bytes, ByteSink& sink) {

@@ -63,7 +63,7 @@ class IxrPreamble {
 
     void run(std::span<const char> bytes, ByteSink& sink, bool at_end);
     std::span<const char> fill_window(std::span<const char> bytes, std::size_t size);
-    void settle_window(ByteSink& sink, bool at_end);
+    void settle_window(ByteSink& sink, bool ends_body);
     void pass_body(std::span<const char> bytes, ByteSink& sink);
     void refuse() noexcept { verdict_ = Verdict::Refused; }
 

@@ -5,7 +5,7 @@
 //    processing, "p:methodName" is an element of that name;
 //  * entities are resolved by a getEntity callback that knows only the five
 //    predefined ones, whose text it hands on itself; nothing else is ever expanded;
-//  * a parse fails when libxml2 returns an error whose level is above a warning.
+//  * a parse fails when xmlParseChunk() reports an error (see parse()).
 // On top of PHP's: a DOCTYPE ends the parse (WordPress strips the only one it lets
 // through, so none reaches here from a request), nothing is loaded from the network
 // or the disk, errors are never printed (in httpd stderr is the error log), and byte

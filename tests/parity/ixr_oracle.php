@@ -41,7 +41,11 @@ function multicall_methods($params) {
 function judge($body) {
     // xmlrpc.php trims the raw body before IXR sees it.
     $message = new IXR_Message(trim($body));
-    $runs = $message->parse() && $message->messageType == 'methodCall';
+    try {
+        $runs = $message->parse() && $message->messageType == 'methodCall';
+    } catch (Throwable $error) {
+        $runs = false;  // e.g. a <fault> whose params[0] is a string: a 500, no method
+    }
     if (!$runs) {
         return ['runs' => false, 'method' => '', 'calls' => null];
     }
