@@ -32,21 +32,30 @@ def _cases_by_class(suite):
     return counts
 
 
-def count(result, suite):
-    """(passed, failed, skipped) over the cases of `suite`."""
-    per_class = _cases_by_class(suite)
-    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
-    in_run_failed = sum(1 for test, _ in result.failures + result.errors
-                        if isinstance(test, unittest.TestCase))
-    skipped = 0
+def count(result, per_class):
+    """(passed, failed, skipped) over the cases run; per_class: _cases_by_class() of
+    the suite, taken before it ran (a suite drops its cases as it runs them)."""
+    def case(test):  # a subtest's failure is its case's
+        return getattr(test, "test_case", test)
+
+    failed_cases, failed_outside = set(), 0
+    for test, _ in result.failures + result.errors:
+        if isinstance(test, unittest.TestCase):
+            failed_cases.add(case(test).id())
+        else:  # setUpClass / tearDownClass / setUpModule (Class) raised: one failure
+            failed_outside += 1
+    failed_cases.update(case(test).id() for test in result.unexpectedSuccesses)
+    skipped_cases, skipped = set(), 0
     for test, _ in result.skipped:
         if isinstance(test, unittest.TestCase):
-            skipped += 1
+            skipped_cases.add(case(test).id())
         else:  # setUpClass (module.Class) raised SkipTest: none of its cases ran
             name = str(test).partition("(")[2].rstrip(")")
             skipped += per_class.get(name, 1)
-    passed = (result.testsRun - in_run_failed - len(result.unexpectedSuccesses)
-              - sum(1 for test, _ in result.skipped if isinstance(test, unittest.TestCase)))
+    skipped_cases -= failed_cases
+    skipped += len(skipped_cases)
+    failed = len(failed_cases) + failed_outside
+    passed = result.testsRun - len(failed_cases) - len(skipped_cases)
     return passed, failed, skipped
 
 
@@ -55,8 +64,9 @@ def main(argv):
         print("usage: python -m xrg_unittest MODULE", file=sys.stderr)
         return 2
     suite = unittest.defaultTestLoader.loadTestsFromName(argv[1])
+    per_class = _cases_by_class(suite)
     result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
-    passed, failed, skipped = count(result, suite)
+    passed, failed, skipped = count(result, per_class)
     print(f"xrg cases: {passed} passed, {failed} failed, {skipped} skipped", flush=True)
     report = os.environ.get("XRG_CASE_REPORT")
     if report:
