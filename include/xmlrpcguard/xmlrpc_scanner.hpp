@@ -48,6 +48,11 @@ struct RequestScan {
     std::size_t calls_seen = 0;
 
     static constexpr std::size_t kMaxMethodName = 128;
+
+    // Read whole, run by WordPress, and not system.multicall: its answer is the answer
+    // to one call. Anything else (a body refused, cut at a cap, or not yet read) may
+    // have run a multicall for all we know, so its answer is read in full.
+    bool known_single_call() const noexcept;
 };
 
 struct CallOutcome {

@@ -75,7 +75,10 @@ Offences judge(const Exchange& exchange) noexcept {
     }
     const RequestScan& request = *exchange.request;
     const ResponseScan& response = *exchange.response;
-    if (request.method == kMulticallMethod && !response.fault) {
+    // The answer decides when the request is not known to be one call: a body read
+    // otherwise than WordPress reads it, or cut at a cap, may have run a multicall,
+    // and then every 403 of its answer counts (pingbacks only where a call is named).
+    if (!request.known_single_call() && !response.fault) {
         return judge_multicall(request, response);
     }
     return judge_single_call(request, response);

@@ -190,7 +190,8 @@ void XmlRpcReader::on_close(std::string_view name) {
         }
     } else if (name == "name") {
         if (names_.size() < kMaxNames) {
-            names_.push_back({text_.trimmed_identity(), text_.fits() && text_.trimmed() == key_member_});
+            names_.push_back(
+                {text_.trimmed_identity(), text_.fits() && text_.trimmed() == key_member_});
         } else {
             too_many_names_ = true;
         }

@@ -57,7 +57,7 @@ class TagText {
     bool dropped_leading_ = false;
     std::uint64_t overflow_hash_ = kOffsetBasis;  // of the bytes past kCap, to the last non-space
     std::uint64_t overflow_running_ = kOffsetBasis;
-    std::size_t overflow_length_ = 0;             // likewise
+    std::size_t overflow_length_ = 0;  // likewise
     std::size_t overflow_seen_ = 0;
     bool overflow_base64_ = false;
 };
@@ -111,7 +111,7 @@ class XmlRpcReader : public SaxListener {
   private:
     struct Frame {
         bool is_struct = false;
-        bool is_item = false;     // an element of a list: its key member is captured
+        bool is_item = false;      // an element of a list: its key member is captured
         bool holds_calls = false;  // params[0]: what goes into it are list elements
         ListItem item;
     };

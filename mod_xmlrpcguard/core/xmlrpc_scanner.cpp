@@ -25,11 +25,17 @@ const char* to_string(ScanStatus status) noexcept {
 }
 
 namespace {
+constexpr std::string_view kMulticall = "system.multicall";
+}  // namespace
+
+bool RequestScan::known_single_call() const noexcept {
+    return status == ScanStatus::Complete && method != kMulticall;
+}
+
+namespace {
 
 using detail::ItemList;
 using detail::ListItem;
-
-constexpr std::string_view kMulticall = "system.multicall";
 
 // A well-formed document whose root is not the expected one is not XML-RPC.
 ScanStatus final_status(ScanStatus parsed, std::string_view root, std::string_view expected) {

@@ -37,6 +37,7 @@ struct GuardedExchange {
     bool scannable = true;  // false once the answer turns out encoded or unreadable
     bool concluded = false;
     AnswerState answer = AnswerState::NotStarted;
+    const char* accept_encoding = nullptr;  // the client's, held back from the handler
 };
 
 // Request rec -> the script the request runs is a guarded one? Checks the first

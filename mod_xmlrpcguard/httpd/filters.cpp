@@ -138,12 +138,20 @@ void check_encoding(GuardedExchange& exchange) {
     }
 }
 
-// A request already read whole that was not a multicall: its answer's shape alone
-// decides, and a success need not be parsed past its first element.
+// A request known to be one call: its answer's shape alone decides, and a success
+// need not be parsed past its first element.
 void expect_answer_shape(GuardedExchange& exchange) {
     if (exchange.endpoint == Endpoint::XmlRpc && exchange.request_finished &&
-        exchange.request_scanner->result().method != kMulticallMethod) {
+        exchange.request_scanner->result().known_single_call()) {
         exchange.response_scanner->expect_single_call();
+    }
+}
+
+// The handler has run with Accept-Encoding held back (see hold_back_accept_encoding);
+// the filters after this one (mod_deflate) may encode the answer for the client.
+void give_back_accept_encoding(GuardedExchange& exchange) {
+    if (exchange.accept_encoding) {
+        apr_table_setn(exchange.r->headers_in, "Accept-Encoding", exchange.accept_encoding);
     }
 }
 
@@ -163,6 +171,7 @@ apr_status_t observe_answer(ap_filter_t* f, apr_bucket_brigade* bb) {
                 return replace_with_forbidden(f, exchange, bb);
             }
             exchange.answer = AnswerState::Passing;
+            give_back_accept_encoding(exchange);
             check_encoding(exchange);
             expect_answer_shape(exchange);
             break;
@@ -216,7 +225,19 @@ void register_filters() {
                                   static_cast<ap_filter_type>(AP_FTYPE_CONTENT_SET - 1));
 }
 
+// A backend asked for a compressed answer (PHP's zlib.output_compression, a plugin's
+// ob_gzhandler, a proxied server's gzip) would hand the guard bytes it cannot read, at
+// the client's request: the handler never sees the client's Accept-Encoding. The
+// client still gets compression from mod_deflate, which runs after the guard.
+void hold_back_accept_encoding(request_rec* r, GuardedExchange* exchange) {
+    exchange->accept_encoding = apr_table_get(r->headers_in, "Accept-Encoding");
+    if (exchange->accept_encoding) {
+        apr_table_unset(r->headers_in, "Accept-Encoding");
+    }
+}
+
 void add_filters(request_rec* r, GuardedExchange* exchange) {
+    hold_back_accept_encoding(r, exchange);
     if (exchange->endpoint == Endpoint::XmlRpc) {
         ap_add_input_filter_handle(g_tee_filter, exchange, r, r->connection);
     }

@@ -103,3 +103,18 @@ BOOST_AUTO_TEST_CASE(login_failure_is_200_with_the_marker) {
     BOOST_TEST(!judge({Endpoint::Login, nullptr, nullptr, 200, false}).any());
     BOOST_TEST(!judge({Endpoint::Login, nullptr, nullptr, 302, true}).any());
 }
+
+BOOST_AUTO_TEST_CASE(an_answer_to_a_request_not_known_as_one_call_counts_every_403) {
+    // A body the scanner refused, or cut at a cap, may have run a multicall for all the
+    // guard knows: a multicall-shaped answer is counted as one.
+    ResponseScan response = success();
+    response.results.assign(3, CallOutcome{true, 403});
+    response.results_seen = 500;
+    response.faults_403 = 500;
+    for (auto status : {ScanStatus::Malformed, ScanStatus::OverLimit, ScanStatus::Incomplete}) {
+        RequestScan request = call("wp.getUsersBlogs");
+        request.status = status;
+        BOOST_TEST(xmlrpc(request, response)[OffenceKind::AuthFailure] == 500u, to_string(status));
+    }
+    BOOST_TEST(!xmlrpc(call("wp.getUsersBlogs"), response).any());  // known: one call's success
+}
