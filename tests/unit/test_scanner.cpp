@@ -197,7 +197,7 @@ BOOST_AUTO_TEST_CASE(spellings_wordpress_runs_are_read_as_it_runs_them) {
 }
 
 BOOST_AUTO_TEST_CASE(spellings_wordpress_refuses_are_not_known_calls) {
-    for (std::string body : {
+    for (const std::string& body : std::vector<std::string>{
              "<methodResponse><methodName>wp.getUsersBlogs</methodName></methodResponse>",
              std::string("<methodCall><methodName>x</methodName>") + '\0' + "</methodCall>",
              "<!DOCTYPE m [<!ENTITY e \"x\">]><methodCall><methodName>x</methodName></methodCall>",
