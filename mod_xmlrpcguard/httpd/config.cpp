@@ -4,6 +4,10 @@
 
 #include <apr_strings.h>
 #include <http_core.h>
+#include <http_log.h>
+#include <unixd.h>
+
+#include <grp.h>
 
 #include <cstring>
 #include <string_view>
@@ -43,7 +47,6 @@ namespace {
 constexpr std::int64_t kUnset = -1;
 constexpr std::int64_t kMinTableSize = 16;
 constexpr std::int64_t kMaxTableSize = 16 * 1024 * 1024;
-constexpr int kMinIPv6Prefix = 16;
 constexpr std::size_t kMaxIPSetName = 31;  // IPSET_MAXNAMELEN - 1
 
 ServerConfig& config_of(cmd_parms* cmd) {
@@ -207,6 +210,36 @@ const char* set_control_socket(cmd_parms* cmd, void*, const char* value) {
     return nullptr;
 }
 
+// The group whose members may use xmlrpcguardctl besides root. httpd's own User and
+// Group are refused at check_config (see check_control_group), since that is also
+// PHP's on Debian.
+const char* set_control_group(cmd_parms* cmd, void*, const char* value) {
+    if (const char* error = server_only(cmd)) {
+        return error;
+    }
+    if (!strcasecmp(value, "none")) {
+        config_of(cmd).control_group = -1;
+        return nullptr;
+    }
+    const group* found = getgrnam(value);
+    if (!found) {
+        return refuse(cmd, value, "no such group (a group name from /etc/group, or none)");
+    }
+    config_of(cmd).control_group = static_cast<long>(found->gr_gid);
+    return nullptr;
+}
+
+const char* set_kernel_ban(cmd_parms* cmd, void*, const char* value) {
+    if (!strcasecmp(value, "on")) {
+        config_of(cmd).kernel_ban = 1;
+    } else if (!strcasecmp(value, "off")) {
+        config_of(cmd).kernel_ban = 0;
+    } else {
+        return refuse(cmd, value, "expected On or Off");
+    }
+    return nullptr;
+}
+
 const char* set_ipv6_prefix(cmd_parms* cmd, void*, const char* value) {
     std::int64_t prefix = 0;
     if (!parse_count(value, kMinIPv6Prefix, 128, prefix)) {
@@ -259,6 +292,12 @@ const command_rec kDirectives[] = {
     AP_INIT_TAKE1("XmlRpcGuardControlSocket", as_cmd(set_control_socket), nullptr, RSRC_CONF,
                   "PATH | none: the ban helper's socket for xmlrpcguardctl (server-wide; "
                   "default xmlrpcguard.sock in the runtime directory)"),
+    AP_INIT_TAKE1("XmlRpcGuardControlGroup", as_cmd(set_control_group), nullptr, RSRC_CONF,
+                  "GROUP | none: members may use xmlrpcguardctl besides root (server-wide; "
+                  "never httpd's User or Group)"),
+    AP_INIT_TAKE1("XmlRpcGuardKernelBan", as_cmd(set_kernel_ban), nullptr, RSRC_CONF,
+                  "On | Off: also ban this server's offenders in the kernel set (default On; "
+                  "Off keeps bans in httpd, e.g. behind a proxy)"),
     {nullptr, nullptr, nullptr, 0, RAW_ARGS, nullptr},
 };
 
@@ -269,6 +308,8 @@ void* create_server_config(apr_pool_t* pool, server_rec*) {
     config->ipv6_prefix = -1;
     config->ignore = apr_array_make(pool, 4, sizeof(Cidr));
     config->table_size = kUnset;
+    config->control_group = -1;
+    config->kernel_ban = -1;
     return config;
 }
 
@@ -286,13 +327,27 @@ void* merge_server_config(apr_pool_t* pool, void* base_config, void* add_config)
     merged->xmlrpc_path = add.xmlrpc_path ? add.xmlrpc_path : base.xmlrpc_path;
     merged->login_path = add.login_path ? add.login_path : base.login_path;
     merged->ignore = apr_array_append(pool, base.ignore, add.ignore);
+    merged->kernel_ban = pick(add.kernel_ban, base.kernel_ban, -1);
     // Server-wide values are read from the main server only.
     merged->table_size = base.table_size;
     merged->ipset_given = base.ipset_given;
     merged->ipset4 = base.ipset4;
     merged->ipset6 = base.ipset6;
     merged->control_socket = base.control_socket;
+    merged->control_group = base.control_group;
     return merged;
+}
+
+bool check_control_group(server_rec* main_server) noexcept {
+    long group = httpd::config_of(main_server).control_group;
+    if (group < 0 || static_cast<gid_t>(group) != ap_unixd_config.group_id) {
+        return true;
+    }
+    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, main_server,
+                 "XRG0006: XmlRpcGuardControlGroup: invalid value: it names httpd's own Group "
+                 "(gid %ld), which PHP runs as too; control is for administrators only",
+                 group);
+    return false;
 }
 
 void resolve_defaults(server_rec* main_server) {
@@ -308,6 +363,8 @@ void resolve_defaults(server_rec* main_server) {
             config.bantime = kDefaultBanTime;
         if (config.ipv6_prefix < 0)
             config.ipv6_prefix = kDefaultIPv6Prefix;
+        if (config.kernel_ban < 0)
+            config.kernel_ban = 1;
         if (!config.xmlrpc_path)
             config.xmlrpc_path = kDefaultXmlRpcPath;
         if (!config.login_path)

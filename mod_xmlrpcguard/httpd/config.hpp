@@ -29,6 +29,8 @@ inline constexpr const char* kDefaultIPSet4 = "xmlrpcguard";
 inline constexpr const char* kDefaultIPSet6 = "xmlrpcguard6";
 inline constexpr const char* kDefaultControlSocket = "xmlrpcguard.sock";
 inline constexpr std::size_t kMaxSocketPath = 108;  // sizeof(sockaddr_un::sun_path)
+// No IPv6 ban or count is ever wider than this: a /32 is a whole provider's allocation.
+inline constexpr int kMinIPv6Prefix = 32;
 
 // Plain data in pool memory. Every field starts "unset" (-1 / nullptr) so the merge
 // can tell "not said in this vhost" from "said"; resolve_defaults() fills what is
@@ -49,6 +51,8 @@ struct ServerConfig {
     const char* ipset4;  // nullptr after "none"
     const char* ipset6;
     const char* control_socket;  // nullptr = unset, "" after "none"
+    long control_group;          // gid admitted to the control socket besides root; -1 = none
+    int kernel_ban;              // per vhost: -1 unset, 0 bans stay in httpd, 1 the kernel too
 
     WindowRule rule() const noexcept {
         return {static_cast<std::uint32_t>(findtime), static_cast<std::uint32_t>(maxretry)};
@@ -60,6 +64,10 @@ extern const command_rec kDirectives[];
 
 void* create_server_config(apr_pool_t* pool, server_rec* s);
 void* merge_server_config(apr_pool_t* pool, void* base, void* add);
+
+// False (and an error logged that names the directive) when XmlRpcGuardControlGroup
+// names httpd's own Group: on Debian that is also PHP's, and control is for admins.
+bool check_control_group(server_rec* main_server) noexcept;
 
 // Fills every still-unset value of every server with its default.
 void resolve_defaults(server_rec* main_server);

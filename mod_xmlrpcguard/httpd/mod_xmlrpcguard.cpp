@@ -21,6 +21,12 @@
 namespace xmlrpcguard::httpd {
 namespace {
 
+// After the configuration is read, also under `apachectl configtest`: what no single
+// directive can check alone.
+int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* s) noexcept {
+    return check_control_group(s) ? OK : HTTP_INTERNAL_SERVER_ERROR;
+}
+
 // The parent, after every (re)read of the configuration: defaults filled in, and
 // the shared table attached (kept across graceful restarts).
 int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noexcept {
@@ -80,6 +86,7 @@ int post_read_request(request_rec* r) noexcept {
 }
 
 void register_hooks(apr_pool_t*) {
+    ap_hook_check_config(check_config, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_post_config(post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_child_init(child_init, nullptr, nullptr, APR_HOOK_MIDDLE);
     // After mod_remoteip (APR_HOOK_FIRST), so useragent_ip is the real client.

@@ -16,13 +16,14 @@ FAULT_CODE = re.compile(rb"<name>faultCode</name>\s*<value>\s*<int>(-?\d+)</int>
 
 
 def attempt(args, body):
-    connection = http.client.HTTPConnection(args.host, 80, timeout=args.timeout,
+    connection = http.client.HTTPConnection(args.host, 80, timeout=args.connect_timeout,
                                             source_address=(args.src, 0))
     try:
         try:
             connection.connect()
         except (socket.timeout, TimeoutError):
             return {"outcome": "dropped"}
+        connection.sock.settimeout(args.timeout)
         headers = {"Host": args.vhost, "Content-Type": "text/xml"}
         if args.accept_encoding:
             headers["Accept-Encoding"] = args.accept_encoding
@@ -54,7 +55,8 @@ def main():
     parser.add_argument("--path", default="/xmlrpc.php")
     parser.add_argument("--body", required=True, help="a file holding the body")
     parser.add_argument("--count", type=int, default=1)
-    parser.add_argument("--timeout", type=float, default=3.0)
+    parser.add_argument("--connect-timeout", type=float, default=3.0)
+    parser.add_argument("--timeout", type=float, default=3.0, help="for the answer")
     parser.add_argument("--accept-encoding", default="")
     args = parser.parse_args()
     with open(args.body, "rb") as f:
