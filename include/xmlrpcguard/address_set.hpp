@@ -30,6 +30,9 @@ class AddressSet {
 
     // 127.0.0.0/8 and ::1, which are never counted or banned.
     static AddressSet loopback();
+    // Every address of this network namespace's interfaces, as each host exactly
+    // (getifaddrs): a server never bans itself. Empty if they cannot be read.
+    static AddressSet local_addresses();
 
   private:
     std::vector<Cidr> blocks_;

@@ -18,9 +18,13 @@
 namespace xmlrpcguard {
 
 struct HelperSettings {
-    AddressSet never_ban;       // the server-wide XmlRpcGuardIgnoreIP (loopback is implied)
+    // The server-wide XmlRpcGuardIgnoreIP and the server's own addresses (loopback is
+    // implied).
+    AddressSet never_ban;
     unsigned ipv6_prefix = 64;  // how the table's IPv6 keys are masked
-    std::uint32_t bans_per_second = 200;  // sustained ceiling on kernel adds from messages
+    // Sustained ceiling on kernel adds, whoever asks: children's messages, the table's
+    // reconcile, an operator's ban.
+    std::uint32_t bans_per_second = 200;
     std::uint32_t burst = 2000;
     std::uint32_t refresh_margin = 60;  // re-add a long ban this many seconds before expiry
 };
@@ -44,15 +48,17 @@ class BanHelper {
     struct Reconciled {
         std::size_t added = 0;
         std::size_t failed = 0;
+        std::size_t deferred = 0;  // over the rate ceiling: the next reconcile tries again
     };
     // Adds every active ban of `table` that the kernel may not hold, or holds with a
-    // timeout about to end before the ban does. Not rate-limited: the table is the
-    // record, and its size bounds the work.
+    // timeout about to end before the ban does. Rate-limited like messages: the table
+    // lives in memory the children (and so PHP) can write, so what it holds is judged
+    // like what they send.
     Reconciled reconcile(const WindowTable& table, std::int64_t now, std::string& error);
 
     bool is_protected(const BanRequest& request) const;
 
-    // An operator's ban (xmlrpcguardctl): into the kernel at once, past the rate
+    // An operator's ban (xmlrpcguardctl): into the kernel at once, within the rate
     // ceiling. A protected address is refused with a reason in `error`.
     bool ban_now(const BanRequest& request, std::int64_t now, std::string& error);
     // An operator's unban: out of the kernel at once, and forgotten.

@@ -21,6 +21,9 @@ struct BanRequest {
     friend bool operator==(const BanRequest&, const BanRequest&) = default;
 };
 
+// No IPv6 ban is wider than this, whoever asks: a /32 is a whole provider's allocation.
+inline constexpr unsigned kMinIPv6BanPrefix = 32;
+
 inline constexpr std::size_t kBanMessageSize = 32;
 using BanMessage = std::array<std::byte, kBanMessageSize>;
 

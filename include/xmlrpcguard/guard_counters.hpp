@@ -32,8 +32,16 @@ enum class Counter : std::uint8_t {
     ResponsesOverLimit,
     HelperMessagesSent,     // ban messages handed to the ban helper
     HelperMessagesDropped,  // not accepted (channel full, helper down): its reconcile catches up
+    // Bans kept in httpd (403) and never sent to the helper: the client's address came
+    // from a proxy's header (mod_remoteip), so its packets reach us from the proxy and a
+    // kernel entry would stop nothing of theirs, or the vhost says XmlRpcGuardKernelBan Off.
+    BansForwardedHttpdOnly,
+    BansKernelOffHttpdOnly,
+    // Guarded POSTs whose peer is loopback or ignored, with no module naming another
+    // client: never counted, and the sign of a proxy in front without mod_remoteip.
+    PostsFromIgnoredPeers,
 };
-inline constexpr std::size_t kCounterCount = 16;
+inline constexpr std::size_t kCounterCount = 19;
 
 struct CounterInfo {
     std::string_view name;  // snake_case, the JSON key and the metric's stem

@@ -6,6 +6,13 @@
 //
 // A WindowTable object is a small handle onto the region: copy it freely; every
 // process that maps the region at any address makes its own handle with attach().
+//
+// Shared memory is data, never geometry: any process that maps the region (httpd's
+// children, and so PHP's user on Debian) could write it. A handle takes the region's
+// geometry once, from the capacity its owner was configured with, and checks the
+// header against it then; sizes, offsets and the hash seed live in the handle, and
+// nothing read from the region later sizes a loop, an index or a division (an index
+// read back, such as a stripe's journal entry, is bounds-checked first).
 #pragma once
 
 #include <cstddef>
@@ -18,6 +25,18 @@
 #include "xmlrpcguard/address.hpp"
 
 namespace xmlrpcguard {
+
+namespace window_table_layout {
+// Where the parts of a region lie, in the handle's own memory (see above).
+struct Shape {
+    std::size_t buckets = 0;
+    std::size_t slots = 0;
+    std::size_t stripes = 0;
+    std::size_t stripes_offset = 0;
+    std::size_t entries_offset = 0;
+    std::uint64_t hash_seed = 0;
+};
+}  // namespace window_table_layout
 
 // fail2ban semantics: ban when at least `maxretry` offences fall within the last
 // `findtime` seconds.
@@ -128,7 +147,8 @@ class WindowTable {
 
   private:
     struct Header;
-    explicit WindowTable(Header* header) noexcept : header_(header) {}
+    using Shape = window_table_layout::Shape;
+    WindowTable(Header* header, const Shape& shape) noexcept : header_(header), shape_(shape) {}
 
     template <class Visitor>
     static void call_visitor(void* visitor, const EntryView& entry) {
@@ -138,6 +158,7 @@ class WindowTable {
                        void (*fn)(void*, const EntryView&), void* ctx) const;
 
     Header* header_;
+    Shape shape_;
 };
 
 }  // namespace xmlrpcguard

@@ -1,7 +1,12 @@
 #include "xmlrpcguard/address_set.hpp"
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 
 namespace xmlrpcguard {
 
@@ -60,6 +65,31 @@ AddressSet AddressSet::loopback() {
     AddressSet set;
     set.add(*Cidr::parse("127.0.0.0/8"));
     set.add(*Cidr::parse("::1"));
+    return set;
+}
+
+AddressSet AddressSet::local_addresses() {
+    AddressSet set;
+    ifaddrs* list = nullptr;
+    if (getifaddrs(&list) != 0) {
+        return set;
+    }
+    for (const ifaddrs* entry = list; entry; entry = entry->ifa_next) {
+        if (!entry->ifa_addr) {
+            continue;
+        }
+        Address address;
+        if (entry->ifa_addr->sa_family == AF_INET) {
+            in_addr v4 = reinterpret_cast<const sockaddr_in*>(entry->ifa_addr)->sin_addr;
+            address = Address::from_ipv4(ntohl(v4.s_addr));
+            set.add(Cidr{address, 32});
+        } else if (entry->ifa_addr->sa_family == AF_INET6) {
+            const in6_addr& v6 = reinterpret_cast<const sockaddr_in6*>(entry->ifa_addr)->sin6_addr;
+            std::memcpy(address.bytes.data(), v6.s6_addr, 16);
+            set.add(Cidr{address, address.is_ipv4() ? 32u : 128u});
+        }
+    }
+    freeifaddrs(list);
     return set;
 }
 

@@ -85,7 +85,13 @@ HelperVerdict BanHelper::on_message(std::span<const std::byte> message, std::int
 
 bool BanHelper::ban_now(const BanRequest& request, std::int64_t now, std::string& error) {
     if (is_protected(request)) {
-        error = "a protected address (loopback or XmlRpcGuardIgnoreIP) is never banned";
+        error =
+            "a protected address (loopback, the server's own, XmlRpcGuardIgnoreIP) is never "
+            "banned";
+        return false;
+    }
+    if (!take_token(now)) {
+        error = "the ban rate ceiling is reached; try again in a moment";
         return false;
     }
     return put(request, now, error);
@@ -131,6 +137,10 @@ BanHelper::Reconciled BanHelper::reconcile(const WindowTable& table, std::int64_
     });
     Reconciled result;
     for (const BanRequest& request : due) {
+        if (!take_token(now)) {
+            ++result.deferred;
+            continue;
+        }
         if (put(request, now, error)) {
             ++result.added;
         } else {

@@ -43,8 +43,9 @@ std::optional<BanRequest> decode(std::span<const std::byte> bytes) noexcept {
         request.seconds |= static_cast<std::uint32_t>(bytes[8 + i]) << (8 * i);
     }
     std::memcpy(request.key.bytes.data(), bytes.data() + 12, 16);
-    bool prefix_fits = request.key.is_ipv4() ? request.prefix == 32
-                                             : request.prefix >= 16 && request.prefix <= 128;
+    bool prefix_fits = request.key.is_ipv4()
+                           ? request.prefix == 32
+                           : request.prefix >= kMinIPv6BanPrefix && request.prefix <= 128;
     if (!prefix_fits || request.key.masked(request.prefix) != request.key || request.seconds == 0) {
         return std::nullopt;
     }

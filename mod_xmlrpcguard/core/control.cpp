@@ -124,7 +124,9 @@ std::string ControlService::ban(std::string_view address, std::string_view durat
     BanRequest request = request_for(key, prefix, seconds);
     std::string why;
     if (helper_.is_protected(request)) {
-        return error("a protected address (loopback or XmlRpcGuardIgnoreIP) is never banned");
+        return error(
+            "a protected address (loopback, the server's own, XmlRpcGuardIgnoreIP) is never "
+            "banned");
     }
     table_.ban(key, now, now + seconds, BanReason::Manual);
     if (!helper_.ban_now(request, now, why)) {

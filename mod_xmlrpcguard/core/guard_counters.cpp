@@ -30,6 +30,15 @@ constexpr std::array<CounterInfo, kCounterCount> kInfo{{
     {"helper_messages_sent", "ban messages handed to the privileged ban helper"},
     {"helper_messages_dropped",
      "ban messages the helper's channel refused (its reconcile catches up)"},
+    {"bans_forwarded_httpd_only",
+     "bans of a client named by a proxy's header (mod_remoteip): denied 403 in httpd, never "
+     "sent to the kernel set (its packets come from the proxy)"},
+    {"bans_kernel_off_httpd_only",
+     "bans in a vhost with XmlRpcGuardKernelBan Off: denied 403 in httpd, never sent to the "
+     "kernel set"},
+    {"posts_from_ignored_peers",
+     "guarded POSTs from a loopback or ignored peer with no forwarded client address: not "
+     "counted (a proxy in front without mod_remoteip?)"},
 }};
 
 }  // namespace
@@ -56,6 +65,15 @@ GuardCounters GuardCounters::attach(void* base, std::size_t bytes) {
         throw std::invalid_argument("counter region too small");
     }
     auto* block = static_cast<Block*>(base);
+    // Counters are only ever appended: a region kept across a graceful restart into a
+    // module with more of them keeps its numbers, and the new ones start at zero.
+    if (block->magic == kMagic && block->layout_version == kLayoutVersion && block->count > 0 &&
+        block->count < kCounterCount) {
+        for (std::size_t i = block->count; i < kCounterCount; ++i) {
+            block->values[i].store(0, std::memory_order_relaxed);
+        }
+        block->count = kCounterCount;
+    }
     if (block->magic != kMagic || block->layout_version != kLayoutVersion ||
         block->count != kCounterCount) {
         block = new (base) Block{};

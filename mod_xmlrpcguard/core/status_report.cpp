@@ -249,6 +249,18 @@ std::string status_metrics(const StatusReport& report) {
              c(Counter::HelperMessagesSent));
     m.sample("xmlrpcguard_helper_messages_total", "result=\"dropped\"",
              c(Counter::HelperMessagesDropped));
+    m.family("xmlrpcguard_httpd_only_bans_total", "counter",
+             "Bans denied 403 in httpd and never sent to the kernel set, by cause (forwarded: "
+             "the client was named by a proxy's header; kernel_ban_off: XmlRpcGuardKernelBan "
+             "Off).");
+    m.sample("xmlrpcguard_httpd_only_bans_total", "cause=\"forwarded\"",
+             c(Counter::BansForwardedHttpdOnly));
+    m.sample("xmlrpcguard_httpd_only_bans_total", "cause=\"kernel_ban_off\"",
+             c(Counter::BansKernelOffHttpdOnly));
+    m.single("xmlrpcguard_posts_from_ignored_peers_total", "counter",
+             "Guarded POSTs from a loopback or ignored peer with no forwarded client address, "
+             "never counted (a proxy in front without mod_remoteip?).",
+             c(Counter::PostsFromIgnoredPeers));
 
     const TableStats& t = report.table;
     m.single("xmlrpcguard_banned_addresses", "gauge", "Addresses banned right now.", t.banned);
@@ -326,6 +338,25 @@ std::string status_html(const StatusReport& report) {
            " s, maxretry " + number(report.rule.maxretry) +
            ". <span class=note>Also as <a href=\"?json\">JSON</a> and <a "
            "href=\"?metrics\">metrics</a>.</span></p>\n";
+    // Said at the top because each is a deployment that is silently half-guarded:
+    // clients behind a proxy that the kernel cannot drop, or none counted at all.
+    auto c = [&](Counter which) { return counter(report, which); };
+    std::uint64_t httpd_only =
+        c(Counter::BansForwardedHttpdOnly) + c(Counter::BansKernelOffHttpdOnly);
+    if (httpd_only) {
+        out += "<p><b>" + number(httpd_only) +
+               "</b> bans kept in httpd only (403), never in the kernel set: " +
+               number(c(Counter::BansForwardedHttpdOnly)) +
+               " of clients named by a proxy's header (their packets come from the proxy), " +
+               number(c(Counter::BansKernelOffHttpdOnly)) +
+               " in vhosts with XmlRpcGuardKernelBan Off.</p>\n";
+    }
+    if (c(Counter::PostsFromIgnoredPeers)) {
+        out += "<p><b>" + number(c(Counter::PostsFromIgnoredPeers)) +
+               "</b> guarded POSTs came from a loopback or ignored peer with no forwarded client "
+               "address and were not counted: behind a proxy, load mod_remoteip and trust the "
+               "proxy (RemoteIPHeader, RemoteIPInternalProxy).</p>\n";
+    }
 
     out +=
         "<h2>Counters</h2>\n<table><thead><tr><th>counter</th><th>value</th><th>meaning</th>"

@@ -4,6 +4,7 @@
 
 #include <sched.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -48,22 +49,18 @@ const char* to_string(BanReason reason) noexcept {
 namespace {
 
 constexpr auto kRelaxed = std::memory_order_relaxed;
+constexpr time_t kLockWaitSeconds = 1;
 
 constexpr std::size_t round_up_64(std::size_t n) {
     return (n + 63) & ~std::size_t{63};
 }
 
-struct Geometry {
-    std::size_t buckets;
-    std::size_t slots;
-    std::size_t stripes;
-    std::size_t stripes_offset;
-    std::size_t entries_offset;
-    std::size_t region_size;
+struct Geometry : Shape {
+    std::size_t region_size = 0;
 };
 
 Geometry geometry_for(std::size_t capacity) {
-    Geometry g{};
+    Geometry g;
     g.buckets = std::max<std::size_t>(1, (capacity + kBucketSize - 1) / kBucketSize);
     g.slots = g.buckets * kBucketSize;
     g.stripes = std::min(g.buckets, kMaxStripes);
@@ -177,20 +174,22 @@ void store_fields(Entry& e, const EntryValue& v) {
 // Everything that needs the region's geometry, behind the public handle.
 class TableAccess {
   public:
-    explicit TableAccess(RegionHeader* header) : h_(header) {
+    TableAccess(RegionHeader* header, const Shape& shape) : h_(header), shape_(shape) {
         auto* base = reinterpret_cast<std::byte*>(header);
-        stripes_ = reinterpret_cast<Stripe*>(base + header->stripes_offset);
-        entries_ = reinterpret_cast<Entry*>(base + header->entries_offset);
+        stripes_ = reinterpret_cast<Stripe*>(base + shape.stripes_offset);
+        entries_ = reinterpret_cast<Entry*>(base + shape.entries_offset);
     }
 
     RegionHeader& header() const { return *h_; }
     Entry& entry(std::size_t i) const { return entries_[i]; }
-    std::size_t slots() const { return h_->slots; }
+    std::size_t slots() const { return shape_.slots; }
+    std::size_t buckets() const { return shape_.buckets; }
+    std::size_t stripes() const { return shape_.stripes; }
 
     std::size_t bucket_of(const Key& key) const {
-        return window_table_layout::bucket_of(*h_, key.half[0], key.half[1]);
+        return window_table_layout::bucket_of(shape_, key.half[0], key.half[1]);
     }
-    Stripe& stripe_of_bucket(std::size_t bucket) const { return stripes_[bucket % h_->stripes]; }
+    Stripe& stripe_of_bucket(std::size_t bucket) const { return stripes_[bucket % shape_.stripes]; }
     Stripe& stripe_of_entry(std::size_t index) const {
         return stripe_of_bucket(index / kBucketSize);
     }
@@ -220,7 +219,13 @@ class TableAccess {
     class StripeLock {
       public:
         StripeLock(const TableAccess& table, Stripe& stripe) : stripe_(stripe) {
-            int rc = pthread_mutex_lock(&stripe.mutex);
+            // A bounded wait: a holder keeps a stripe for microseconds, and a mutex
+            // another process scribbled over must not stall this one (the helper above
+            // all) for good. Past it the operation is refused, as for a full bucket.
+            timespec deadline{};
+            clock_gettime(CLOCK_MONOTONIC, &deadline);
+            deadline.tv_sec += kLockWaitSeconds;
+            int rc = pthread_mutex_clocklock(&stripe.mutex, CLOCK_MONOTONIC, &deadline);
             if (rc == EOWNERDEAD) {
                 // The previous holder died holding the stripe, maybe mid-write: put the
                 // entry it was writing back as it was, then declare the mutex usable.
@@ -258,7 +263,7 @@ class TableAccess {
 
     void roll_back(Stripe& stripe) const {
         std::uint32_t index = stripe.journal_entry;
-        if (index != kNoEntry && index < h_->slots) {
+        if (index != kNoEntry && index < shape_.slots) {
             store_fields(entries_[index], stripe.backup);
         }
         stripe.journal_entry = kNoEntry;
@@ -359,19 +364,42 @@ class TableAccess {
 
   private:
     RegionHeader* h_;
+    Shape shape_;
     Stripe* stripes_;
     Entry* entries_;
 };
 
-bool header_matches(const RegionHeader& h, std::size_t bytes) {
-    if (h.magic != kMagic || h.layout_version != kLayoutVersion || h.entry_size != sizeof(Entry)) {
+// The header's plain fields, read once: another process may change the region
+// while it is checked, and only this copy is trusted afterwards.
+struct HeaderSnapshot {
+    std::uint64_t magic, capacity, slots, buckets, stripes, region_size, hash_seed;
+    std::uint64_t stripes_offset, entries_offset;
+    std::uint32_t layout_version, entry_size;
+};
+
+HeaderSnapshot snapshot(const RegionHeader& h) {
+    const volatile RegionHeader& v = h;
+    return {v.magic,          v.capacity,       v.slots,     v.buckets,
+            v.stripes,        v.region_size,    v.hash_seed, v.stripes_offset,
+            v.entries_offset, v.layout_version, v.entry_size};
+}
+
+// The copy describes the region a table of `capacity` addresses has, in `bytes`.
+bool header_matches(const HeaderSnapshot& h, std::size_t capacity, std::size_t bytes) {
+    if (h.magic != kMagic || h.layout_version != kLayoutVersion || h.entry_size != sizeof(Entry) ||
+        h.capacity != capacity || capacity == 0 || capacity > UINT32_MAX / 2) {
         return false;
     }
-    Geometry g = geometry_for(h.capacity);
-    return h.capacity > 0 && h.capacity <= UINT32_MAX / 2 && h.slots == g.slots &&
-           h.buckets == g.buckets && h.stripes == g.stripes && h.region_size == g.region_size &&
-           h.stripes_offset == g.stripes_offset && h.entries_offset == g.entries_offset &&
-           g.region_size <= bytes;
+    Geometry g = geometry_for(capacity);
+    return h.slots == g.slots && h.buckets == g.buckets && h.stripes == g.stripes &&
+           h.region_size == g.region_size && h.stripes_offset == g.stripes_offset &&
+           h.entries_offset == g.entries_offset && g.region_size <= bytes;
+}
+
+Shape shape_of(const Geometry& g, std::uint64_t hash_seed) {
+    Shape shape = g;
+    shape.hash_seed = hash_seed;
+    return shape;
 }
 
 std::uint64_t random_seed() {
@@ -401,7 +429,8 @@ void init_mutex(pthread_mutex_t* mutex) {
     }
 }
 
-void format_region(void* base, std::size_t capacity) {
+// Returns the hash seed it chose.
+std::uint64_t format_region(void* base, std::size_t capacity) {
     Geometry g = geometry_for(capacity);
     std::memset(base, 0, g.region_size);
     auto* h = new (base) RegionHeader{};
@@ -412,7 +441,8 @@ void format_region(void* base, std::size_t capacity) {
     h->buckets = g.buckets;
     h->stripes = g.stripes;
     h->region_size = g.region_size;
-    h->hash_seed = random_seed();
+    std::uint64_t seed = random_seed();
+    h->hash_seed = seed;
     h->stripes_offset = g.stripes_offset;
     h->entries_offset = g.entries_offset;
     auto* bytes = static_cast<std::byte*>(base);
@@ -427,6 +457,7 @@ void format_region(void* base, std::size_t capacity) {
     // The magic last: a region formatted halfway never matches.
     std::atomic_thread_fence(std::memory_order_release);
     h->magic = kMagic;
+    return seed;
 }
 
 EntryView view_of(const EntryValue& v, std::int64_t now, std::uint32_t findtime) {
@@ -461,12 +492,14 @@ std::pair<WindowTable, WindowTable::Attach> WindowTable::attach(void* base, std:
     if (bytes < region_size(capacity)) {
         throw std::invalid_argument("WindowTable region too small for its capacity");
     }
-    auto* header = static_cast<RegionHeader*>(base);
-    if (header_matches(*header, bytes) && header->capacity == capacity) {
-        return {WindowTable(static_cast<Header*>(header)), Attach::Reused};
+    auto* header = static_cast<Header*>(base);
+    Geometry g = geometry_for(capacity);
+    HeaderSnapshot seen = snapshot(*header);
+    if (header_matches(seen, capacity, bytes)) {
+        return {WindowTable(header, shape_of(g, seen.hash_seed)), Attach::Reused};
     }
-    format_region(base, capacity);
-    return {WindowTable(static_cast<Header*>(header)), Attach::Initialised};
+    std::uint64_t seed = format_region(base, capacity);
+    return {WindowTable(header, shape_of(g, seed)), Attach::Initialised};
 }
 
 std::optional<WindowTable> WindowTable::open(void* base, std::size_t bytes) noexcept {
@@ -474,16 +507,17 @@ std::optional<WindowTable> WindowTable::open(void* base, std::size_t bytes) noex
         bytes < sizeof(RegionHeader)) {
         return std::nullopt;
     }
-    auto* header = static_cast<RegionHeader*>(base);
-    if (!header_matches(*header, bytes)) {
+    auto* header = static_cast<Header*>(base);
+    HeaderSnapshot seen = snapshot(*header);
+    if (!header_matches(seen, seen.capacity, bytes)) {
         return std::nullopt;
     }
-    return WindowTable(static_cast<Header*>(header));
+    return WindowTable(header, shape_of(geometry_for(seen.capacity), seen.hash_seed));
 }
 
 RecordOutcome WindowTable::record(const Address& address, std::int64_t now, std::uint32_t count,
                                   WindowRule rule) {
-    TableAccess table(header_);
+    TableAccess table(header_, shape_);
     Key key = Key::of(address);
     std::size_t bucket = table.bucket_of(key);
     TableAccess::StripeLock lock(table, table.stripe_of_bucket(bucket));
@@ -517,7 +551,7 @@ RecordOutcome WindowTable::record(const Address& address, std::int64_t now, std:
 
 bool WindowTable::ban(const Address& address, std::int64_t now, std::int64_t until,
                       BanReason reason) {
-    TableAccess table(header_);
+    TableAccess table(header_, shape_);
     Key key = Key::of(address);
     std::size_t bucket = table.bucket_of(key);
     TableAccess::StripeLock lock(table, table.stripe_of_bucket(bucket));
@@ -546,7 +580,7 @@ bool WindowTable::ban(const Address& address, std::int64_t now, std::int64_t unt
 }
 
 bool WindowTable::unban(const Address& address, std::int64_t now) {
-    TableAccess table(header_);
+    TableAccess table(header_, shape_);
     Key key = Key::of(address);
     std::size_t bucket = table.bucket_of(key);
     TableAccess::StripeLock lock(table, table.stripe_of_bucket(bucket));
@@ -570,12 +604,12 @@ bool WindowTable::unban(const Address& address, std::int64_t now) {
 }
 
 bool WindowTable::banned(const Address& address, std::int64_t now) const noexcept {
-    return TableAccess(header_).banned(Key::of(address), now);
+    return TableAccess(header_, shape_).banned(Key::of(address), now);
 }
 
 void WindowTable::visit_entries(std::int64_t now, std::uint32_t findtime,
                                 void (*fn)(void*, const EntryView&), void* ctx) const {
-    TableAccess table(header_);
+    TableAccess table(header_, shape_);
     for (std::size_t i = 0; i < table.slots(); ++i) {
         EntryValue v = table.read(i);
         if (v.used) {
@@ -585,8 +619,8 @@ void WindowTable::visit_entries(std::int64_t now, std::uint32_t findtime,
 }
 
 void WindowTable::copy_from(const WindowTable& other, std::int64_t now) {
-    TableAccess from(other.header_);
-    TableAccess to(header_);
+    TableAccess from(other.header_, other.shape_);
+    TableAccess to(header_, shape_);
     for (std::size_t i = 0; i < from.slots(); ++i) {
         EntryValue v = from.read(i);
         if (!v.used) {
@@ -606,7 +640,7 @@ void WindowTable::copy_from(const WindowTable& other, std::int64_t now) {
 }
 
 TableStats WindowTable::stats(std::int64_t now) const noexcept {
-    TableAccess table(header_);
+    TableAccess table(header_, shape_);
     TableStats stats;
     stats.capacity = table.slots();
     for (std::size_t i = 0; i < table.slots(); ++i) {
@@ -624,18 +658,18 @@ TableStats WindowTable::stats(std::int64_t now) const noexcept {
 }
 
 std::size_t WindowTable::capacity() const noexcept {
-    return header_->slots;
+    return shape_.slots;
 }
 
 std::string WindowTable::audit() const {
-    TableAccess table(header_);
-    for (std::size_t s = 0; s < header_->stripes; ++s) {
+    TableAccess table(header_, shape_);
+    for (std::size_t s = 0; s < table.stripes(); ++s) {
         const Stripe& stripe = table.stripe_of_bucket(s);
         if (stripe.journal_entry != kNoEntry) {
             return "stripe " + std::to_string(s) + " has an unfinished write";
         }
     }
-    for (std::size_t bucket = 0; bucket < header_->buckets; ++bucket) {
+    for (std::size_t bucket = 0; bucket < table.buckets(); ++bucket) {
         bool seen_empty = false;
         std::size_t first = bucket * kBucketSize;
         for (std::size_t i = first; i < first + kBucketSize; ++i) {

@@ -108,9 +108,9 @@ inline std::uint64_t mix64(std::uint64_t x) {
     x ^= x >> 33;
     return x;
 }
-inline std::size_t bucket_of(const RegionHeader& header, std::uint64_t key0, std::uint64_t key1) {
-    std::uint64_t h = mix64(mix64(key0 ^ header.hash_seed) ^ mix64(key1 + header.hash_seed));
-    return static_cast<std::size_t>((static_cast<unsigned __int128>(h) * header.buckets) >> 64);
+inline std::size_t bucket_of(const Shape& shape, std::uint64_t key0, std::uint64_t key1) {
+    std::uint64_t h = mix64(mix64(key0 ^ shape.hash_seed) ^ mix64(key1 + shape.hash_seed));
+    return static_cast<std::size_t>((static_cast<unsigned __int128>(h) * shape.buckets) >> 64);
 }
 
 // Tests only: called inside every entry write, after half of the fields are stored,

@@ -11,6 +11,7 @@
 #include "glue.hpp"
 #include "xmlrpcguard/address.hpp"
 #include "xmlrpcguard/address_set.hpp"
+#include "xmlrpcguard/ban_request.hpp"
 #include "xmlrpcguard/window_table.hpp"
 
 namespace xmlrpcguard::httpd {
@@ -29,8 +30,7 @@ inline constexpr const char* kDefaultIPSet4 = "xmlrpcguard";
 inline constexpr const char* kDefaultIPSet6 = "xmlrpcguard6";
 inline constexpr const char* kDefaultControlSocket = "xmlrpcguard.sock";
 inline constexpr std::size_t kMaxSocketPath = 108;  // sizeof(sockaddr_un::sun_path)
-// No IPv6 ban or count is ever wider than this: a /32 is a whole provider's allocation.
-inline constexpr int kMinIPv6Prefix = 32;
+inline constexpr int kMinIPv6Prefix = kMinIPv6BanPrefix;
 
 // Plain data in pool memory. Every field starts "unset" (-1 / nullptr) so the merge
 // can tell "not said in this vhost" from "said"; resolve_defaults() fills what is

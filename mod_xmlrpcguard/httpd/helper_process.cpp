@@ -118,8 +118,10 @@ void warn_if_unenforced(IpsetSink& sink, server_rec* s) {
     }
 }
 
+// Read at every start of the helper, so at every graceful restart too.
 HelperSettings settings_of(const ServerConfig& config) {
     HelperSettings settings;
+    settings.never_ban = AddressSet::local_addresses();
     const auto* blocks = reinterpret_cast<const Cidr*>(config.ignore->elts);
     for (int i = 0; i < config.ignore->nelts; ++i) {
         settings.never_ban.add(blocks[i]);

@@ -206,7 +206,7 @@ class OperatorSuite(unittest.TestCase):
         for address in (PROTECTED, "127.0.0.1"):  # the server-wide ignore list, loopback
             done = self.ctl("ban", address, "10m")
             self.assertEqual(done.returncode, 1, done.stdout + done.stderr)
-            self.assertIn("a protected address (loopback or XmlRpcGuardIgnoreIP) is never banned",
+            self.assertIn("a protected address (loopback, the server's own, XmlRpcGuardIgnoreIP) is never banned",
                           done.stdout + done.stderr)
             self.assertIn(f"XRG0217: control (uid 0): ban {address} 10m -> error: a protected address",
                           self.server.log())

@@ -287,10 +287,13 @@ BOOST_AUTO_TEST_CASE(process_killed_inside_a_write_is_rolled_back_and_others_go_
     // Addresses of other buckets are not held up meanwhile (a lookup that meets the
     // held entry itself would wait for the lock, i.e. for the kill).
     const auto& header = *region.as<window_table_layout::RegionHeader>();
+    window_table_layout::Shape shape;
+    shape.buckets = header.buckets;
+    shape.hash_seed = header.hash_seed;
     auto bucket = [&](const Address& a) {
         std::uint64_t half[2];
         std::memcpy(half, a.bytes.data(), sizeof half);
-        return window_table_layout::bucket_of(header, half[0], half[1]);
+        return window_table_layout::bucket_of(shape, half[0], half[1]);
     };
     int looked_up = 0;
     for (std::uint32_t i = 100; i < 164; ++i) {
