@@ -194,11 +194,14 @@ class TableAccess {
         return stripe_of_bucket(index / kBucketSize);
     }
 
-    // A consistent copy without locking, or (after a bounded wait on a writer that does
-    // not finish, e.g. one that died) a copy taken under the stripe lock, which repairs.
+    // A consistent copy without locking. A write that does not end within a few tries
+    // is waited for by trying the stripe's lock: a live writer holds it for microseconds,
+    // a dead one's write is rolled back by whoever takes it. A read never blocks: if the
+    // lock stays busy (another process scribbled over it), the copy is taken as it is;
+    // nothing read from the region is trusted for more than data anyway.
     EntryValue read(std::size_t index) const {
         const Entry& e = entries_[index];
-        for (int attempt = 0; attempt < 4096; ++attempt) {
+        for (int attempt = 0; attempt < 256; ++attempt) {
             std::uint32_t before = e.seq.load(std::memory_order_acquire);
             if ((before & 1u) == 0) {
                 EntryValue v = load_fields(e);
@@ -208,24 +211,35 @@ class TableAccess {
                 }
             }
             if (attempt >= 64) {
+                StripeLock lock(*this, stripe_of_entry(index), StripeLock::Wait::No);
+                if (lock.locked()) {
+                    return load_fields(e);
+                }
                 sched_yield();
             }
         }
-        StripeLock lock(*this, stripe_of_entry(index));
         return load_fields(e);
     }
 
     // Holds a stripe; a dead previous holder's half-written entry is rolled back first.
     class StripeLock {
       public:
-        StripeLock(const TableAccess& table, Stripe& stripe) : stripe_(stripe) {
-            // A bounded wait: a holder keeps a stripe for microseconds, and a mutex
-            // another process scribbled over must not stall this one (the helper above
-            // all) for good. Past it the operation is refused, as for a full bucket.
-            timespec deadline{};
-            clock_gettime(CLOCK_MONOTONIC, &deadline);
-            deadline.tv_sec += kLockWaitSeconds;
-            int rc = pthread_mutex_clocklock(&stripe.mutex, CLOCK_MONOTONIC, &deadline);
+        enum class Wait : bool { No, Bounded };
+
+        // A bounded wait: a holder keeps a stripe for microseconds, and a mutex another
+        // process scribbled over must not stall this one (the helper above all) for
+        // good. Past it the operation is refused, as for a full bucket.
+        StripeLock(const TableAccess& table, Stripe& stripe, Wait wait = Wait::Bounded)
+            : stripe_(stripe) {
+            int rc;
+            if (wait == Wait::No) {
+                rc = pthread_mutex_trylock(&stripe.mutex);
+            } else {
+                timespec deadline{};
+                clock_gettime(CLOCK_MONOTONIC, &deadline);
+                deadline.tv_sec += kLockWaitSeconds;
+                rc = pthread_mutex_clocklock(&stripe.mutex, CLOCK_MONOTONIC, &deadline);
+            }
             if (rc == EOWNERDEAD) {
                 // The previous holder died holding the stripe, maybe mid-write: put the
                 // entry it was writing back as it was, then declare the mutex usable.
