@@ -155,7 +155,18 @@ bool conclude(GuardedExchange& exchange) {
     if (table->ban(exchange.key, now, now + bantime, reason_of(verdict.main_kind))) {
         count(Counter::Bans);
         log_ban(exchange, verdict, false);
-        send_ban(exchange.key, static_cast<unsigned>(config.ipv6_prefix), bantime);
+        // A forwarded client's packets come from its proxy: a kernel entry for it would
+        // stop nothing of its own and could only ever hit a direct visitor at that
+        // address, while an entry for the peer would drop every client of the proxy.
+        if (exchange.forwarded) {
+            count(Counter::BansForwardedHttpdOnly);
+            log_kept_out_of_kernel(exchange, KeptOut::Forwarded);
+        } else if (config.kernel_ban == 0) {
+            count(Counter::BansKernelOffHttpdOnly);
+            log_kept_out_of_kernel(exchange, KeptOut::KernelBanOff);
+        } else {
+            send_ban(exchange.key, static_cast<unsigned>(config.ipv6_prefix), bantime);
+        }
     }
     return past_threshold;
 }

@@ -38,6 +38,9 @@ struct GuardedExchange {
     bool concluded = false;
     AnswerState answer = AnswerState::NotStarted;
     const char* accept_encoding = nullptr;  // the client's, held back from the handler
+    // The client address came from a proxy's header (mod_remoteip), not from the
+    // connection: its packets reach us from the proxy, so its ban stays in httpd.
+    bool forwarded = false;
 };
 
 // Request rec -> the script the request runs is a guarded one? Checks the first
@@ -45,7 +48,9 @@ struct GuardedExchange {
 // which is the script httpd would map even with PATH_INFO after it.
 std::optional<Endpoint> guarded_endpoint(request_rec* r, const ServerConfig& config);
 
-// The answer is complete: judge, record, and ban or log. Runs once. True when this
+// The answer is complete: judge, record, and ban or log. Runs once. A new ban goes
+// to the kernel set only when the key is the connection's own peer and the vhost
+// allows it (XmlRpcGuardKernelBan); otherwise it is denied in httpd alone. True when this
 // answer carried offences of a client already banned or at its threshold before it
 // (under `On`): an answer the attacker must not read, if it can still be withheld.
 bool conclude(GuardedExchange& exchange);

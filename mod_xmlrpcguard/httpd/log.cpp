@@ -125,6 +125,31 @@ void log_not_scannable(const GuardedExchange& exchange, const char* content_enco
                   r->useragent_ip, vhost_of(r), ap_escape_logitem(r->pool, content_encoding));
 }
 
+void log_kept_out_of_kernel(const GuardedExchange& exchange, KeptOut why) {
+    request_rec* r = exchange.r;
+    const char* because =
+        why == KeptOut::Forwarded
+            ? "forwarded: the address came from a proxy's header and its packets come from "
+              "the peer, so a kernel entry would stop nothing"
+            : "kernel_ban_off: XmlRpcGuardKernelBan Off for this vhost";
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                  "XRG0110: ban kept in httpd only (403), not sent to the kernel set client=%s "
+                  "key=%s vhost=%s peer=%s because=%s",
+                  r->useragent_ip, key_of(r, exchange.key, exchange.config), vhost_of(r),
+                  r->connection->client_ip, because);
+}
+
+void log_probably_behind_proxy(request_rec* r) {
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                  "XRG0111: guarded POST from peer %s, which is loopback or in "
+                  "XmlRpcGuardIgnoreIP, and no module named another client: vhost=%s is "
+                  "probably behind a proxy, and its clients are never counted. Load "
+                  "mod_remoteip with RemoteIPHeader and RemoteIPInternalProxy (or "
+                  "RemoteIPTrustedProxy) for the proxy; for a remote proxy or CDN consider "
+                  "XmlRpcGuardKernelBan Off. Said once per httpd child.",
+                  r->connection->client_ip, vhost_of(r));
+}
+
 void log_internal_error(request_rec* r, const char* where, const char* what) noexcept {
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                   "XRG0107: internal error in %s: %s; request passed "

@@ -7,6 +7,8 @@
 #include <http_protocol.h>
 #include <http_request.h>
 
+#include <atomic>
+#include <cstring>
 #include <exception>
 
 #include "config.hpp"
@@ -47,15 +49,46 @@ void child_init(apr_pool_t*, server_rec*) noexcept {
     close_helper_end_in_child();
 }
 
+// Whether a module before us (mod_remoteip) replaced the client address with one a
+// proxy named. httpd points useragent_ip at the connection's client_ip until someone
+// rewrites it, so a pointer comparison decides the common case; the string comparison
+// only runs for a rewritten one that may name the peer itself.
+bool forwarded_client(const request_rec* r) noexcept {
+    const char* peer = r->connection->client_ip;
+    return r->useragent_ip != peer && peer && std::strcmp(r->useragent_ip, peer) != 0;
+}
+
+// A guarded POST whose own peer is loopback or ignored and that no module said came
+// from someone else: the guard can count nobody. That is what a proxy in front without
+// mod_remoteip looks like, so it is counted for the status page and said once per child.
+void note_unattributed_post(request_rec* r, const ServerConfig& config) {
+    if (r->method_number != M_POST || r->useragent_ip != r->connection->client_ip ||
+        !guarded_endpoint(r, config)) {
+        return;
+    }
+    count(Counter::PostsFromIgnoredPeers);
+    static std::atomic<bool> said{false};
+    if (!said.load(std::memory_order_relaxed) && !said.exchange(true, std::memory_order_relaxed)) {
+        log_probably_behind_proxy(r);
+    }
+}
+
 // Every request of a guarded server: a banned client gets 403, a POST to a guarded
-// script gets the two filters, everything else costs this one lookup.
+// script gets the two filters, everything else costs this one lookup. The client is
+// useragent_ip, which mod_remoteip (before us) makes the real client behind a trusted
+// proxy: it is counted and denied in httpd like any other, but see conclude() for why
+// its ban never reaches the kernel.
 int guard_request(request_rec* r) {
     const ServerConfig& config = config_of(r->server);
     if (config.mode != GuardMode::On && config.mode != GuardMode::DetectOnly) {
         return DECLINED;
     }
     auto client = Address::parse(r->useragent_ip ? r->useragent_ip : "");
-    if (!client || config.ignores(*client)) {
+    if (!client) {
+        return DECLINED;
+    }
+    if (config.ignores(*client)) {
+        note_unattributed_post(r, config);
         return DECLINED;
     }
     Address key = client->offender_key(static_cast<unsigned>(config.ipv6_prefix));
@@ -69,7 +102,9 @@ int guard_request(request_rec* r) {
         return DECLINED;
     }
     if (auto endpoint = guarded_endpoint(r, config)) {
-        add_filters(r, pool_new<GuardedExchange>(r->pool, r, *endpoint, key, config));
+        auto* exchange = pool_new<GuardedExchange>(r->pool, r, *endpoint, key, config);
+        exchange->forwarded = forwarded_client(r);
+        add_filters(r, exchange);
     }
     return DECLINED;
 }
