@@ -138,6 +138,23 @@ BOOST_AUTO_TEST_CASE(counters_survive_a_reattach_and_a_foreign_region_is_formatt
     BOOST_CHECK_THROW(GuardCounters::attach(base, 8), std::invalid_argument);
 }
 
+BOOST_AUTO_TEST_CASE(counters_kept_by_an_older_module_with_fewer_of_them_carry_over) {
+    // The region a graceful restart hands to a module that appended counters: the old
+    // numbers stay, the appended ones start at zero whatever the padding held.
+    std::vector<std::byte> memory(GuardCounters::region_size() + 64);
+    void* base = Scene::aligned(memory);
+    auto counters = GuardCounters::attach(base, GuardCounters::region_size());
+    counters.add(Counter::Bans, 3);
+    auto* bytes = static_cast<unsigned char*>(base);
+    std::uint32_t older_count = kCounterCount - 3;  // magic (8), layout (4), then the count
+    std::memcpy(bytes + 12, &older_count, sizeof older_count);
+    std::uint64_t padding = 0x5a5a5a5a5a5a5a5aULL;  // values start after `since`, at 24
+    std::memcpy(bytes + 24 + 8 * (kCounterCount - 1), &padding, sizeof padding);
+    auto again = GuardCounters::attach(base, GuardCounters::region_size());
+    BOOST_TEST(again.read()[static_cast<std::size_t>(Counter::Bans)] == 3u);
+    BOOST_TEST(again.read()[kCounterCount - 1] == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(every_counter_has_a_distinct_snake_case_name_and_help) {
     std::set<std::string> names;
     for (std::size_t i = 0; i < kCounterCount; ++i) {
