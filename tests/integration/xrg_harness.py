@@ -358,3 +358,59 @@ class Httpd:
                 return f.read()
         except FileNotFoundError:
             return ""
+
+
+class FrontProxy:
+    """A front proxy: apache2 with mod_proxy_http (no guard) in the client namespace,
+    listening on an address of its own, forwarding to the server under test the way a
+    remote reverse proxy or CDN does (X-Forwarded-For appended, Host kept). Each of its
+    vhosts connects to the server from its own source address (ProxySourceAddress), so
+    one proxy plays several proxies the server tells apart.
+
+    routes: {ServerName: source address}. Its work directory and process are its own;
+    the TestNet ends the process by pid."""
+
+    def __init__(self, net, listen, routes, backend=SERVER_V4, timeout=3):
+        self.net, self.listen = net, listen
+        self.workdir = tempfile.mkdtemp(prefix="xrg-front-")
+        os.chmod(self.workdir, 0o755)
+        self.error_log = os.path.join(self.workdir, "error.log")
+        self.conf = os.path.join(self.workdir, "httpd.conf")
+        for address in [listen, *routes.values()]:
+            if address not in net.client_addresses:
+                net.add_client_address(address)
+        lines = [f"ServerRoot {self.workdir}", f"PidFile {self.workdir}/httpd.pid",
+                 f"ErrorLog {self.error_log}", "LogLevel warn", "ServerName front",
+                 "User www-data", "Group www-data", f"Listen {listen}:80", "ThreadsPerChild 16"]
+        lines += [f"LoadModule {m}_module {MODULES_DIR}/mod_{m}.so"
+                  for m in ("mpm_event", "authz_core", "proxy", "proxy_http")]
+        for name, source in routes.items():
+            # connectiontimeout/timeout: an answer the server's kernel drops ends as a 5xx
+            # within seconds instead of the default minute.
+            lines.append(f"""<VirtualHost {listen}:80>
+  ServerName {name}
+  ProxyPreserveHost On
+  ProxySourceAddress {source}
+  ProxyPass / http://{backend}/ connectiontimeout=1 timeout={timeout}
+</VirtualHost>""")
+        with open(self.conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.process = net.start(net.client, ["apache2", "-f", self.conf, "-DFOREGROUND"],
+                                 start_new_session=True)
+        wait_until(lambda: "resuming normal operations" in self.read_error_log()
+                   or self.process.poll() is not None, timeout=15, what="front proxy start")
+        if self.process.poll() is not None:
+            raise RuntimeError("the front proxy did not start:\n" + self.read_error_log())
+
+    def read_error_log(self):
+        try:
+            with open(self.error_log, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def close(self):
+        if self.process:
+            self.net.stop(self.process)
+            self.process = None
+        shutil.rmtree(self.workdir, ignore_errors=True)
