@@ -19,6 +19,19 @@
 
 namespace xmlrpcguard {
 
+// One command line, parsed once: what is executed is what is logged.
+struct ControlCommand {
+    enum class Verb : std::uint8_t { Invalid, Status, List, Ban, Unban, Flush };
+    Verb verb = Verb::Invalid;
+    std::string address;   // ban, unban
+    std::string duration;  // ban; empty = the default bantime
+
+    static ControlCommand parse(std::string_view line);
+    bool changes_state() const noexcept;
+    // The command as executed ("ban 198.18.0.9 10m"), for the log; "invalid" if it is.
+    std::string to_string() const;
+};
+
 struct ControlSettings {
     WindowRule rule;                // for the offender list
     std::uint32_t bantime = 86400;  // a `ban` without a duration
@@ -30,6 +43,7 @@ class ControlService {
                    ControlSettings settings);
 
     std::string execute(std::string_view line, std::int64_t now);
+    std::string execute(const ControlCommand& command, std::int64_t now);
 
   private:
     std::string status(std::int64_t now);

@@ -46,6 +46,13 @@ struct WindowRule {
 };
 
 enum class BanReason : std::uint8_t { None, AuthFailure, PingbackError, LoginFailure, Manual };
+
+// Where a ban is enforced. HttpdOnly: httpd denies the client (403) but the kernel set
+// must not hold it, since the client's packets come from a proxy (its address was
+// forwarded) or its vhost says XmlRpcGuardKernelBan Off. The helper's reconcile skips
+// such bans. A process that writes the region could set the mark on a ban; it can
+// only keep a ban out of later re-adds, never take one out of the kernel.
+enum class BanScope : std::uint8_t { Kernel, HttpdOnly };
 const char* to_string(BanReason reason) noexcept;
 
 struct RecordOutcome {
@@ -65,6 +72,7 @@ struct EntryView {
     std::int64_t banned_since = 0;  // 0 = not banned
     std::int64_t banned_until = 0;  // 0 = not banned
     BanReason reason = BanReason::None;
+    bool httpd_only = false;  // a ban the kernel must not hold (BanScope::HttpdOnly)
     std::uint32_t times_banned = 0;
     std::uint32_t offences = 0;  // every offence counted while the address was held (saturating)
 };
@@ -118,7 +126,8 @@ class WindowTable {
     // Bans until `until`. Returns true when this call banned an address that was
     // not banned at `now` (so exactly one caller reports a new ban); a ban of an
     // already banned address extends it to the later `until`.
-    bool ban(const Address& address, std::int64_t now, std::int64_t until, BanReason reason);
+    bool ban(const Address& address, std::int64_t now, std::int64_t until, BanReason reason,
+             BanScope scope = BanScope::Kernel);
 
     // Lifts a ban and forgets the window. Returns true if the address was banned.
     bool unban(const Address& address, std::int64_t now);

@@ -139,6 +139,7 @@ EntryValue load_fields(const Entry& e) {
     v.times_banned = e.times_banned.load(kRelaxed);
     v.used = e.used.load(kRelaxed);
     v.reason = e.reason.load(kRelaxed);
+    v.httpd_only = e.httpd_only.load(kRelaxed);
     v.ring_size = e.ring_size.load(kRelaxed);
     for (std::uint32_t i = 0; i < kRingSize; ++i) {
         v.ring[i] = e.ring[i].load(kRelaxed);
@@ -164,6 +165,7 @@ void store_fields(Entry& e, const EntryValue& v) {
     e.times_banned.store(v.times_banned, kRelaxed);
     e.used.store(v.used, kRelaxed);
     e.reason.store(v.reason, kRelaxed);
+    e.httpd_only.store(v.httpd_only, kRelaxed);
     e.ring_size.store(v.ring_size, kRelaxed);
     for (std::uint32_t i = 0; i < kRingSize; ++i) {
         e.ring[i].store(v.ring[i], kRelaxed);
@@ -483,6 +485,7 @@ EntryView view_of(const EntryValue& v, std::int64_t now, std::uint32_t findtime)
         view.banned_since = v.banned_since;
         view.banned_until = v.ban_until;
         view.reason = static_cast<BanReason>(v.reason);
+        view.httpd_only = v.httpd_only != 0;
     }
     view.times_banned = v.times_banned;
     view.offences = v.offences_total;
@@ -564,7 +567,7 @@ RecordOutcome WindowTable::record(const Address& address, std::int64_t now, std:
 }
 
 bool WindowTable::ban(const Address& address, std::int64_t now, std::int64_t until,
-                      BanReason reason) {
+                      BanReason reason, BanScope scope) {
     TableAccess table(header_, shape_);
     Key key = Key::of(address);
     std::size_t bucket = table.bucket_of(key);
@@ -582,6 +585,7 @@ bool WindowTable::ban(const Address& address, std::int64_t now, std::int64_t unt
         v.ban_until = until;
         v.banned_since = stored_time(now);
         v.reason = static_cast<std::uint8_t>(reason);
+        v.httpd_only = scope == BanScope::HttpdOnly ? 1 : 0;
         v.times_banned = saturating_add(v.times_banned, 1);
         v.ring_size = 0;  // as fail2ban: a ban consumes the offences that led to it
     } else if (until > v.ban_until) {

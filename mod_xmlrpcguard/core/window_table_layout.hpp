@@ -57,7 +57,8 @@ struct EntryValue {
     std::uint32_t times_banned;
     std::uint8_t used;
     std::uint8_t reason;
-    std::uint8_t ring_size;  // valid times in ring[0, ring_size)
+    std::uint8_t httpd_only;  // a ban the kernel must not hold (BanScope::HttpdOnly)
+    std::uint8_t ring_size;   // valid times in ring[0, ring_size)
     // The ring_size most recent offence times (unordered): when full, a newer offence
     // replaces the oldest. Times are unsigned 32-bit seconds since the epoch (to 2106).
     std::uint32_t ring[kRingSize];
@@ -79,7 +80,7 @@ struct alignas(64) Entry {
     std::atomic<std::uint8_t> used;
     std::atomic<std::uint8_t> reason;
     std::atomic<std::uint8_t> ring_size;
-    std::atomic<std::uint8_t> spare;
+    std::atomic<std::uint8_t> httpd_only;
     std::atomic<std::uint32_t> ring[kRingSize];
 };
 static_assert(sizeof(Entry) == 128 && sizeof(Entry) == WindowTable::kEntryBytes);

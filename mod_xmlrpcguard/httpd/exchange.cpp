@@ -152,12 +152,14 @@ bool conclude(GuardedExchange& exchange) {
         return false;
     }
     auto bantime = static_cast<std::uint32_t>(config.bantime);
-    if (table->ban(exchange.key, now, now + bantime, reason_of(verdict.main_kind))) {
+    // A forwarded client's packets come from its proxy: a kernel entry for it would
+    // stop nothing of its own and could only ever hit a direct visitor at that address,
+    // while an entry for the peer would drop every client of the proxy.
+    bool httpd_only = exchange.forwarded || config.kernel_ban == 0;
+    if (table->ban(exchange.key, now, now + bantime, reason_of(verdict.main_kind),
+                   httpd_only ? BanScope::HttpdOnly : BanScope::Kernel)) {
         count(Counter::Bans);
         log_ban(exchange, verdict, false);
-        // A forwarded client's packets come from its proxy: a kernel entry for it would
-        // stop nothing of its own and could only ever hit a direct visitor at that
-        // address, while an entry for the peer would drop every client of the proxy.
         if (exchange.forwarded) {
             count(Counter::BansForwardedHttpdOnly);
             log_kept_out_of_kernel(exchange, KeptOut::Forwarded);

@@ -4,6 +4,7 @@
 #include <grp.h>
 #include <http_core.h>
 #include <http_log.h>
+#include <linux/securebits.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/capability.h>
@@ -24,6 +25,7 @@
 #include "config.hpp"
 #include "control_socket.hpp"
 #include "glue.hpp"
+#include "helper_loop.hpp"
 #include "table_shm.hpp"
 #include "xmlrpcguard/ban_helper.hpp"
 #include "xmlrpcguard/control.hpp"
@@ -72,16 +74,28 @@ void reset_signals() {
     sigprocmask(SIG_SETMASK, &none, nullptr);
 }
 
-// Root -> the httpd User with CAP_NET_ADMIN as its only capability.
+// Root, with CAP_NET_ADMIN as its only capability and no way to get another back.
+// The helper keeps uid 0 on purpose: httpd's User (on Debian also PHP's) may then
+// neither signal it, nor trace it, nor read its memory, and it is not dumpable either
+// (OpenSSH's and mod_cgid's daemons stand apart from their workers the same way).
 const char* drop_privileges() {
-    if (prctl(PR_SET_KEEPCAPS, 1) != 0)
-        return "prctl(PR_SET_KEEPCAPS)";
     if (setgroups(0, nullptr) != 0)
         return "setgroups";
-    if (setgid(ap_unixd_config.group_id) != 0)
-        return "setgid to the httpd Group";
-    if (setuid(ap_unixd_config.user_id) != 0)
-        return "setuid to the httpd User";
+    if (setgid(0) != 0)
+        return "setgid(0)";
+    // Only capabilities in the bounding set can ever be had again: keep one.
+    for (int capability = 0; capability <= CAP_LAST_CAP; ++capability) {
+        if (capability != CAP_NET_ADMIN && prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0 &&
+            errno != EINVAL) {
+            return "prctl(PR_CAPBSET_DROP)";
+        }
+    }
+    // uid 0 gains no capability by exec, nor by setuid tricks; locked so.
+    if (prctl(PR_SET_SECUREBITS,
+              SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
+                  SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED,
+              0, 0, 0) != 0)
+        return "prctl(PR_SET_SECUREBITS)";
     cap_t caps = cap_init();
     if (!caps)
         return "cap_init";
@@ -91,8 +105,10 @@ const char* drop_privileges() {
     cap_free(caps);
     if (!ok)
         return "cap_set_proc(CAP_NET_ADMIN)";
-    prctl(PR_SET_KEEPCAPS, 0);
-    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        return "prctl(PR_SET_NO_NEW_PRIVS)";
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+        return "prctl(PR_SET_DUMPABLE)";
     return nullptr;
 }
 
@@ -130,6 +146,94 @@ HelperSettings settings_of(const ServerConfig& config) {
     return settings;
 }
 
+// The helper loop's events, as log lines.
+class LoggedEvents final : public HelperEvents {
+  public:
+    explicit LoggedEvents(server_rec* s) : s_(s) {}
+
+    void message(HelperVerdict verdict, std::string_view error) override {
+        if (verdict == HelperVerdict::Added) {
+            ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s_,
+                         "XRG0214: kernel ban added (from a child's message)");
+        } else if (verdict == HelperVerdict::Malformed && worth_logging(malformed_)) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s_,
+                         "XRG0205: malformed message to the ban helper (%" APR_UINT64_T_FMT
+                         " so far)",
+                         malformed_);
+        } else if (verdict == HelperVerdict::Protected && worth_logging(protected_)) {
+            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s_,
+                         "XRG0206: ban of a protected address (loopback, the server's own or "
+                         "XmlRpcGuardIgnoreIP) refused");
+        } else if (verdict == HelperVerdict::OverRate && worth_logging(over_rate_)) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s_,
+                         "XRG0207: ban rate ceiling reached; the table still holds the bans "
+                         "(%" APR_UINT64_T_FMT " deferred so far)",
+                         over_rate_);
+        } else if (verdict == HelperVerdict::Failed && worth_logging(failed_)) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s_, "XRG0208: ipset add failed: %.*s",
+                         static_cast<int>(error.size()), error.data());
+        }
+    }
+
+    void reconciled(const BanHelper::Reconciled& done, std::string_view error) override {
+        if (done.added) {
+            ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s_,
+                         "XRG0209: %" APR_SIZE_T_FMT " bans re-added from the table", done.added);
+        }
+        if (done.deferred && worth_logging(over_rate_)) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s_,
+                         "XRG0207: ban rate ceiling reached while reconciling: %" APR_SIZE_T_FMT
+                         " bans of the table wait for the next pass",
+                         done.deferred);
+        }
+        if (done.failed && worth_logging(failed_)) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s_,
+                         "XRG0208: ipset add failed while reconciling: %.*s",
+                         static_cast<int>(error.size()), error.data());
+        }
+    }
+
+    void control_refused(uid_t uid) override {
+        if (worth_logging(refused_)) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s_,
+                         "XRG0216: control connection from uid %ld refused: only root and "
+                         "XmlRpcGuardControlGroup may control the guard, never httpd's User or "
+                         "Group",
+                         static_cast<long>(uid));
+        }
+    }
+
+    void control_command(uid_t uid, std::string_view command, std::string_view answer) override {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s_, "XRG0217: control (uid %ld): %.*s -> %.*s",
+                     static_cast<long>(uid), static_cast<int>(command.size()), command.data(),
+                     static_cast<int>(answer.size()), answer.data());
+    }
+
+    void control_dropped(uid_t uid) override {
+        if (worth_logging(dropped_)) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s_,
+                         "XRG0218: control client (uid %ld) dropped: no command and answer "
+                         "within its deadline",
+                         static_cast<long>(uid));
+        }
+    }
+
+  private:
+    server_rec* s_;
+    std::uint64_t malformed_ = 0, protected_ = 0, over_rate_ = 0, failed_ = 0, refused_ = 0,
+                  dropped_ = 0;
+};
+
+ControlAdmission admission_of(const ServerConfig& config) {
+    ControlAdmission admission;
+    admission.httpd_user = ap_unixd_config.user_id;
+    admission.httpd_group = ap_unixd_config.group_id;
+    if (config.control_group >= 0) {
+        admission.admin_group = static_cast<gid_t>(config.control_group);
+    }
+    return admission;
+}
+
 [[noreturn]] void serve(server_rec* s, pid_t parent, bool has_control) {
     const ServerConfig& config = config_of(s);
     IpsetSink sink(config.ipset4, config.ipset6);
@@ -150,64 +254,20 @@ HelperSettings settings_of(const ServerConfig& config) {
         settings.bantime = static_cast<std::uint32_t>(config.bantime);
         control.emplace(*table, helper, shared_counters(), settings);
     }
+    HelperLoopSettings settings;
+    settings.channel_fd = kChannelFd;
+    settings.control_fd = control ? kControlFd : -1;
+    settings.admission = admission_of(config);
+    LoggedEvents events(s);
+    HelperLoop loop(helper, control ? &*control : nullptr, table ? &*table : nullptr, events,
+                    settings, wall_seconds);
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
                  "XRG0204: ban helper %" APR_PID_T_FMT " ready: ipsets %s %s", getpid(),
                  config.ipset4, config.ipset6);
-
-    std::uint64_t malformed = 0, protected_seen = 0, over_rate = 0, failed = 0;
-    auto next_reconcile = std::chrono::steady_clock::now();
     for (;;) {
-        pollfd watched[2] = {{kChannelFd, POLLIN, 0}, {kControlFd, POLLIN, 0}};
-        int ready = poll(watched, control ? 2 : 1, 1000);
+        loop.turn(std::chrono::seconds(1));
         if (getppid() != parent) {
             _exit(0);  // httpd is gone
-        }
-        if (ready > 0 && control && (watched[1].revents & POLLIN)) {
-            answer_control_client(kControlFd, *control, s);
-        }
-        if (ready > 0 && (watched[0].revents & POLLIN)) {
-            std::byte message[kBanMessageSize + 1];
-            ssize_t length;
-            while ((length = recv(kChannelFd, message, sizeof message, MSG_DONTWAIT)) >= 0) {
-                auto verdict = helper.on_message(
-                    std::span<const std::byte>(message, static_cast<std::size_t>(length)),
-                    wall_seconds(), error);
-                if (verdict == HelperVerdict::Added) {
-                    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s,
-                                 "XRG0214: kernel ban added (from a child's message)");
-                } else if (verdict == HelperVerdict::Malformed && worth_logging(malformed)) {
-                    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
-                                 "XRG0205: malformed message to the ban helper (%" APR_UINT64_T_FMT
-                                 " so far)",
-                                 malformed);
-                } else if (verdict == HelperVerdict::Protected && worth_logging(protected_seen)) {
-                    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
-                                 "XRG0206: ban of a protected address (loopback or "
-                                 "XmlRpcGuardIgnoreIP) refused");
-                } else if (verdict == HelperVerdict::OverRate && worth_logging(over_rate)) {
-                    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
-                                 "XRG0207: ban rate ceiling reached; the table still holds the "
-                                 "bans (%" APR_UINT64_T_FMT " deferred so far)",
-                                 over_rate);
-                } else if (verdict == HelperVerdict::Failed && worth_logging(failed)) {
-                    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "XRG0208: ipset add failed: %s",
-                                 error.c_str());
-                }
-            }
-        }
-        auto now = std::chrono::steady_clock::now();
-        if (table && now >= next_reconcile) {
-            next_reconcile = now + std::chrono::seconds(1);
-            auto done = helper.reconcile(*table, wall_seconds(), error);
-            if (done.added) {
-                ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s,
-                             "XRG0209: %" APR_SIZE_T_FMT " bans re-added from the table",
-                             done.added);
-            }
-            if (done.failed && worth_logging(failed)) {
-                ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
-                             "XRG0208: ipset add failed while reconciling: %s", error.c_str());
-            }
         }
     }
 }
@@ -219,7 +279,7 @@ HelperSettings settings_of(const ServerConfig& config) {
     }
     bool has_control = false;
     if (g_helper.control_path) {  // made as root, before the privileges go
-        int listener = open_control_socket(g_helper.control_path, s);
+        int listener = open_control_socket(g_helper.control_path, config_of(s).control_group, s);
         has_control = listener >= 0 && dup2(listener, kControlFd) == kControlFd;
     }
     close_range(has_control ? kControlFd + 1 : kChannelFd + 1, ~0U,

@@ -111,7 +111,7 @@ BanHelper::Reconciled BanHelper::reconcile(const WindowTable& table, std::int64_
                                            std::string& error) {
     std::vector<BanRequest> due;
     table.for_each(now, 1, [&](const EntryView& entry) {
-        if (entry.banned_until <= now) {
+        if (entry.banned_until <= now || entry.httpd_only) {
             return;
         }
         auto known = kernel_until_.find(entry.address);

@@ -36,35 +36,98 @@ BanRequest request_for(const Address& key, unsigned ipv6_prefix, std::uint32_t s
     return request;
 }
 
+constexpr std::string_view kUsage = "try: status, list, ban ADDR [DURATION], unban ADDR, flush";
+
+// Kept short and printable: a command is logged, and a log line must not be forged.
+std::string printable_word(std::string_view word) {
+    std::string out;
+    for (char c : word.substr(0, 64)) {
+        out += (c > 0x20 && c < 0x7f && c != '"') ? c : '?';
+    }
+    return out;
+}
+
 }  // namespace
+
+ControlCommand ControlCommand::parse(std::string_view line) {
+    using Verb = ControlCommand::Verb;
+    auto words = words_of(line);
+    ControlCommand command;
+    if (words.empty()) {
+        return command;
+    }
+    std::string_view verb = words[0];
+    std::size_t arguments = words.size() - 1;
+    if (verb == "status" && arguments == 0) {
+        command.verb = Verb::Status;
+    } else if (verb == "list" && arguments == 0) {
+        command.verb = Verb::List;
+    } else if (verb == "ban" && (arguments == 1 || arguments == 2)) {
+        command.verb = Verb::Ban;
+        command.address = printable_word(words[1]);
+        command.duration = arguments == 2 ? printable_word(words[2]) : "";
+    } else if (verb == "unban" && arguments == 1) {
+        command.verb = Verb::Unban;
+        command.address = printable_word(words[1]);
+    } else if (verb == "flush" && arguments == 0) {
+        command.verb = Verb::Flush;
+    }
+    return command;
+}
+
+bool ControlCommand::changes_state() const noexcept {
+    return verb == Verb::Ban || verb == Verb::Unban || verb == Verb::Flush;
+}
+
+std::string ControlCommand::to_string() const {
+    switch (verb) {
+        case Verb::Status:
+            return "status";
+        case Verb::List:
+            return "list";
+        case Verb::Ban:
+            return "ban " + address + (duration.empty() ? "" : " " + duration);
+        case Verb::Unban:
+            return "unban " + address;
+        case Verb::Flush:
+            return "flush";
+        case Verb::Invalid:
+            break;
+    }
+    return "invalid";
+}
 
 ControlService::ControlService(WindowTable table, BanHelper& helper, const GuardCounters* counters,
                                ControlSettings settings)
     : table_(table), helper_(helper), counters_(counters), settings_(settings) {}
 
 std::string ControlService::execute(std::string_view line, std::int64_t now) {
-    auto words = words_of(line);
-    if (words.empty()) {
-        return error("empty command; try: status, list, ban ADDR [DURATION], unban ADDR, flush");
+    ControlCommand command = ControlCommand::parse(line);
+    if (command.verb == ControlCommand::Verb::Invalid) {
+        return error(words_of(line).empty()
+                         ? "empty command; " + std::string(kUsage)
+                         : "unknown command or wrong arguments; " + std::string(kUsage));
     }
-    std::string_view verb = words[0];
-    if (verb == "status" && words.size() == 1) {
-        return status(now);
+    return execute(command, now);
+}
+
+std::string ControlService::execute(const ControlCommand& command, std::int64_t now) {
+    using Verb = ControlCommand::Verb;
+    switch (command.verb) {
+        case Verb::Status:
+            return status(now);
+        case Verb::List:
+            return list(now);
+        case Verb::Ban:
+            return ban(command.address, command.duration, now);
+        case Verb::Unban:
+            return unban(command.address, now);
+        case Verb::Flush:
+            return flush(now);
+        case Verb::Invalid:
+            break;
     }
-    if (verb == "list" && words.size() == 1) {
-        return list(now);
-    }
-    if (verb == "ban" && (words.size() == 2 || words.size() == 3)) {
-        return ban(words[1], words.size() == 3 ? words[2] : std::string_view(), now);
-    }
-    if (verb == "unban" && words.size() == 2) {
-        return unban(words[1], now);
-    }
-    if (verb == "flush" && words.size() == 1) {
-        return flush(now);
-    }
-    return error("unknown command or wrong arguments: \"" + std::string(line.substr(0, 80)) +
-                 "\"; try: status, list, ban ADDR [DURATION], unban ADDR, flush");
+    return error("unknown command or wrong arguments; " + std::string(kUsage));
 }
 
 std::string ControlService::status(std::int64_t now) {
