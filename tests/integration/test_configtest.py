@@ -57,6 +57,12 @@ class ConfigTest(unittest.TestCase):
             ("XmlRpcGuardIPSet bad/name", "XmlRpcGuardIPSet", "bad/name"),
             ("XmlRpcGuardIPSet none extra", "XmlRpcGuardIPSet", "extra"),
             ("XmlRpcGuardIPv6Prefix 129", "XmlRpcGuardIPv6Prefix", "129"),
+            ("XmlRpcGuardIPv6Prefix 16", "XmlRpcGuardIPv6Prefix", "16", "from 32 to 128"),
+            ("XmlRpcGuardControlGroup no-such-group-xrg", "XmlRpcGuardControlGroup",
+             "no-such-group-xrg"),
+            ("Group www-data\nXmlRpcGuardControlGroup www-data", "XmlRpcGuardControlGroup",
+             "httpd's own Group"),
+            ("XmlRpcGuardKernelBan maybe", "XmlRpcGuardKernelBan", "maybe"),
             ("XmlRpcGuardControlSocket /run/" + "x" * 120, "XmlRpcGuardControlSocket", "x" * 120),
         ]
         for body, *words in cases:
@@ -65,7 +71,7 @@ class ConfigTest(unittest.TestCase):
 
     def test_server_wide_directives_refused_inside_virtualhost(self):
         for directive in ("XmlRpcGuardTableSize 1024", "XmlRpcGuardIPSet none",
-                          "XmlRpcGuardControlSocket none"):
+                          "XmlRpcGuardControlSocket none", "XmlRpcGuardControlGroup adm"):
             with self.subTest(directive=directive):
                 self.assert_refused(f"<VirtualHost *:80>\n{directive}\n</VirtualHost>",
                                     directive.split()[0], "VirtualHost")
@@ -80,7 +86,9 @@ XmlRpcGuardIPSet xmlrpcguard
 XmlRpcGuardIPv6Prefix 56
 XmlRpcGuardTableSize 1024
 XmlRpcGuardControlSocket /run/xmlrpcguard-test.sock
+XmlRpcGuardControlGroup adm
 <VirtualHost *:80>
+  XmlRpcGuardKernelBan Off
   XmlRpcGuard On
   XmlRpcGuardFindTime 10m
   XmlRpcGuardBanTime 1h

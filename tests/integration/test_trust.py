@@ -77,7 +77,8 @@ class HttpdUserAgainstTheGuard(unittest.TestCase):
                                *argv], capture_output=True, text=True, timeout=10)
 
     def in_set(self, address):
-        return self.net.run(self.net.server, ["ipset", "test", "xmlrpcguard", address],
+        name = "xmlrpcguard6" if ":" in address else "xmlrpcguard"
+        return self.net.run(self.net.server, ["ipset", "test", name, address],
                             check=False).returncode == 0
 
     def offend(self, src, times=3):
@@ -109,6 +110,13 @@ class HttpdUserAgainstTheGuard(unittest.TestCase):
         self.assertIn(f"XRG0216: control connection from uid {uid} refused", self.server.log())
         self.assertTrue(self.in_set(banned), "the ban was lifted")
         self.assertFalse(self.in_set(stranger), "a ban was planted")
+
+    def test_the_servers_own_addresses_are_never_banned(self):
+        for own in ("198.18.0.1", "2001:db8::1"):  # the server namespace's addresses
+            done = self.ctl("ban", own, "10m")
+            self.assertEqual(done.returncode, 1, done.stdout + done.stderr)
+            self.assertIn("the server's own", done.stdout)
+            self.assertFalse(self.in_set(own))
 
     def test_a_process_of_httpds_group_is_refused_even_in_the_administrators_group(self):
         done = self.ctl("status", user="daemon", group="www-data", groups=(ADMINS,))
