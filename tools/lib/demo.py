@@ -78,6 +78,9 @@ class Show:
             return self.paint(RED, "403 from httpd: banned, the answer was withheld")
         if outcome == "dropped":
             return self.paint(RED, "no answer: the kernel drops its packets")
+        if detail.startswith("read timed out"):
+            # Connected a moment before the kernel entry landed: its request is dropped.
+            return self.paint(RED, "no answer: the kernel ban landed as it connected")
         return f"error: {detail}"
 
     def event(self, actor, event):
