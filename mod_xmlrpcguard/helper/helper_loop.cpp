@@ -47,7 +47,8 @@ void HelperLoop::turn(std::chrono::milliseconds longest_wait) {
         watched.push_back({client.fd(), events, 0});
         wake = std::min(wake, client.deadline());
     }
-    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(wake - now).count();
+    // Rounded up: a deadline less than a millisecond away must not make poll() spin.
+    auto wait = std::chrono::ceil<std::chrono::milliseconds>(wake - now).count();
     int ready = poll(watched.data(), watched.size(), static_cast<int>(std::max<long>(0, wait)));
     if (ready > 0) {
         if (watched[0].revents & POLLIN) {
