@@ -8,6 +8,7 @@
 #include <util_filter.h>
 
 #include <exception>
+#include <optional>
 #include <span>
 #include <stdexcept>
 
@@ -27,10 +28,12 @@ constexpr const char kForbiddenBody[] =
     "</head><body>\n<h1>Forbidden</h1>\n<p>You don't have permission to access this resource.</p>\n"
     "</body></html>\n";
 
-// Reads every data bucket (without changing it) and hands the bytes to `sink`;
-// true once the brigade held EOS.
+// Reads every data bucket of a request body (without changing it) and hands the
+// bytes to `sink`, in the handler's own read mode; true once the brigade held EOS.
+// Nullopt: a bucket had nothing yet in a non-blocking read, so the body will not be
+// seen whole (the answer then decides, see RequestScan::known_single_call).
 template <class Sink>
-bool observe(apr_bucket_brigade* bb, Sink&& sink) {
+std::optional<bool> observe_request(apr_bucket_brigade* bb, apr_read_type_e block, Sink&& sink) {
     for (apr_bucket* b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb);
          b = APR_BUCKET_NEXT(b)) {
         if (APR_BUCKET_IS_EOS(b)) {
@@ -41,7 +44,11 @@ bool observe(apr_bucket_brigade* bb, Sink&& sink) {
         }
         const char* data = nullptr;
         apr_size_t length = 0;
-        if (apr_bucket_read(b, &data, &length, APR_BLOCK_READ) != APR_SUCCESS) {
+        apr_status_t rv = apr_bucket_read(b, &data, &length, block);
+        if (APR_STATUS_IS_EAGAIN(rv)) {
+            return std::nullopt;
+        }
+        if (rv != APR_SUCCESS) {
             throw std::runtime_error("cannot read a bucket");
         }
         sink(std::span<const char>(data, length));
@@ -62,9 +69,9 @@ apr_status_t tee_request_body(ap_filter_t* f, apr_bucket_brigade* bb, ap_input_m
         return rv;
     }
     try {
-        bool eos = observe(
-            bb, [&](std::span<const char> bytes) { exchange->request_scanner.feed(bytes); });
-        if (eos) {
+        auto eos = observe_request(
+            bb, block, [&](std::span<const char> bytes) { exchange->request_scanner.feed(bytes); });
+        if (!eos || *eos) {  // the end, or a part that cannot be seen: no more to scan
             exchange->request_scanner->finish();
             exchange->request_finished = true;
         }
@@ -155,9 +162,83 @@ void give_back_accept_encoding(GuardedExchange& exchange) {
     }
 }
 
+// The observed part of the answer goes on down the chain.
+apr_status_t pass_ready(ap_filter_t* f, GuardedExchange& exchange) {
+    if (APR_BRIGADE_EMPTY(exchange.ready)) {
+        return APR_SUCCESS;
+    }
+    exchange.answer_passed = true;
+    apr_status_t rv = ap_pass_brigade(f->next, exchange.ready);
+    apr_brigade_cleanup(exchange.ready);
+    return rv;
+}
+
+void feed_answer(GuardedExchange& exchange, std::span<const char> bytes) {
+    if (exchange.endpoint == Endpoint::Login) {
+        exchange.login_marker.feed(bytes);
+    } else {
+        exchange.response_scanner.feed(bytes);
+    }
+}
+
+// Each bucket is read as it comes, without blocking first (mod_deflate's idiom): a
+// pipe, socket or file bucket (mod_cgi(d), mod_fcgid, a file-backed answer) that has
+// nothing yet makes what was read so far go on with a FLUSH before the read blocks,
+// and what was read goes on every kPassEvery bytes. So an answer of any length, even
+// an endless one, streams through in bounded memory, as it is produced. The verdict
+// still comes before the end of the answer is passed on.
+apr_status_t stream_observed(ap_filter_t* f, GuardedExchange& exchange, apr_bucket_brigade* bb) {
+    constexpr apr_size_t kPassEvery = 64 * 1024;
+    if (!exchange.ready) {
+        exchange.ready = apr_brigade_create(f->r->pool, f->c->bucket_alloc);
+    }
+    apr_size_t held = 0;
+    while (!APR_BRIGADE_EMPTY(bb)) {
+        apr_bucket* b = APR_BRIGADE_FIRST(bb);
+        if (APR_BUCKET_IS_EOS(b)) {
+            // An attempt past the threshold (concurrent requests that raced the ban)
+            // is withheld: the attacker reads at most maxretry results.
+            if (conclude(exchange)) {
+                apr_brigade_cleanup(exchange.ready);
+                return exchange.answer_passed ? cut_off(f, exchange, bb)
+                                              : replace_with_forbidden(f, exchange, bb);
+            }
+            APR_BRIGADE_CONCAT(exchange.ready, bb);
+            return pass_ready(f, exchange);
+        }
+        if (!APR_BUCKET_IS_METADATA(b)) {
+            const char* data = nullptr;
+            apr_size_t length = 0;
+            apr_status_t rv = apr_bucket_read(b, &data, &length, APR_NONBLOCK_READ);
+            if (APR_STATUS_IS_EAGAIN(rv)) {
+                APR_BRIGADE_INSERT_TAIL(exchange.ready,
+                                        apr_bucket_flush_create(f->c->bucket_alloc));
+                if ((rv = pass_ready(f, exchange)) != APR_SUCCESS) {
+                    return rv;
+                }
+                held = 0;
+                rv = apr_bucket_read(b, &data, &length, APR_BLOCK_READ);
+            }
+            if (rv != APR_SUCCESS) {
+                throw std::runtime_error("cannot read a bucket of the answer");
+            }
+            feed_answer(exchange, std::span<const char>(data, length));
+            held += length;
+        }
+        APR_BUCKET_REMOVE(b);
+        APR_BRIGADE_INSERT_TAIL(exchange.ready, b);
+        if (held >= kPassEvery || APR_BUCKET_IS_FLUSH(b)) {
+            if (apr_status_t rv = pass_ready(f, exchange); rv != APR_SUCCESS) {
+                return rv;
+            }
+            held = 0;
+        }
+    }
+    return pass_ready(f, exchange);
+}
+
 apr_status_t observe_answer(ap_filter_t* f, apr_bucket_brigade* bb) {
     auto& exchange = *static_cast<GuardedExchange*>(f->ctx);
-    bool nothing_sent_yet = exchange.answer == AnswerState::NotStarted;
     switch (exchange.answer) {
         case AnswerState::Replacing:
             return ap_pass_brigade(f->next, bb);
@@ -179,23 +260,12 @@ apr_status_t observe_answer(ap_filter_t* f, apr_bucket_brigade* bb) {
             break;
     }
     if (exchange.scannable && !exchange.concluded) {
-        bool eos = observe(bb, [&](std::span<const char> bytes) {
-            if (exchange.endpoint == Endpoint::Login) {
-                exchange.login_marker.feed(bytes);
-            } else {
-                exchange.response_scanner.feed(bytes);
-            }
-        });
-        // The verdict comes before the answer's last bytes are passed on. An attempt
-        // past the threshold (concurrent requests that raced the ban) is withheld
-        // too: the attacker reads at most maxretry results.
-        if (eos && conclude(exchange)) {
-            return nothing_sent_yet ? replace_with_forbidden(f, exchange, bb)
-                                    : cut_off(f, exchange, bb);
-        }
-    } else if (!exchange.concluded && APR_BUCKET_IS_EOS(APR_BRIGADE_LAST(bb))) {
+        return stream_observed(f, exchange, bb);
+    }
+    if (!exchange.concluded && APR_BUCKET_IS_EOS(APR_BRIGADE_LAST(bb))) {
         conclude(exchange);
     }
+    exchange.answer_passed = true;
     return ap_pass_brigade(f->next, bb);
 }
 
