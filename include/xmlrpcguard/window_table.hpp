@@ -77,6 +77,21 @@ struct EntryView {
     std::uint32_t offences = 0;  // every offence counted while the address was held (saturating)
 };
 
+// One entry whole, as the state file keeps it across a stop of httpd (the helper saves
+// and loads it). Times are seconds since the epoch; 0 = never.
+struct SavedEntry {
+    Address address;
+    std::int64_t ban_until = 0;  // may lie in the past: the count outlives the ban
+    std::int64_t banned_since = 0;
+    std::int64_t last_offence = 0;
+    BanReason reason = BanReason::None;
+    bool httpd_only = false;
+    std::uint32_t times_banned = 0;
+    std::uint32_t offences = 0;
+    std::uint8_t ring_size = 0;   // valid times in ring[0, ring_size)
+    std::uint32_t ring[20] = {};  // the latest offence times (kMaxRetryLimit of them)
+};
+
 struct TableStats {
     std::size_t capacity = 0;
     std::size_t used = 0;
@@ -117,9 +132,11 @@ class WindowTable {
     static std::optional<WindowTable> open(void* base, std::size_t bytes) noexcept;
 
     // Adds `count` offences at time `now` (seconds since the epoch). Never fails:
-    // when the table is full it evicts the least recently offending unbanned entry
-    // near the key; when only bans remain the record is refused (counted in stats)
-    // and the outcome says not reached.
+    // when the table is full it evicts an unbanned entry near the key, one that was
+    // never banned first (the least recently offending), and only when every other
+    // one was banned before, the one whose last ban or offence is oldest: a repeat
+    // count is worth more than one offence. When only bans remain the record is
+    // refused (counted in stats) and the outcome says not reached.
     RecordOutcome record(const Address& address, std::int64_t now, std::uint32_t count,
                          WindowRule rule);
 
@@ -134,6 +151,21 @@ class WindowTable {
 
     // Runs on every request of a guarded vhost: lock-free, allocation-free.
     bool banned(const Address& address, std::int64_t now) const noexcept;
+
+    // How many times the address was banned while the table held it (lock-free read;
+    // 0 for an unknown address): the next ban is number times_banned() + 1.
+    std::uint32_t times_banned(const Address& address) const noexcept;
+
+    // Every used entry whole (for the state file), each one consistent.
+    template <class Visitor>
+    void for_each_saved(Visitor&& visit) const {
+        visit_saved(&call_saved_visitor<Visitor>, &visit);
+    }
+
+    // Puts a saved entry back (the helper, at the first start after a stop). Merges with
+    // an entry the table already holds: the later ban end, the larger counts, the newer
+    // offences. False when its bucket holds only active bans (nothing restored).
+    bool restore(const SavedEntry& saved, std::int64_t now);
 
     // Copies of every used entry, each one consistent, safe while others write.
     template <class Visitor>
@@ -165,6 +197,11 @@ class WindowTable {
     }
     void visit_entries(std::int64_t now, std::uint32_t findtime,
                        void (*fn)(void*, const EntryView&), void* ctx) const;
+    template <class Visitor>
+    static void call_saved_visitor(void* visitor, const SavedEntry& entry) {
+        (*static_cast<std::remove_reference_t<Visitor>*>(visitor))(entry);
+    }
+    void visit_saved(void (*fn)(void*, const SavedEntry&), void* ctx) const;
 
     Header* header_;
     Shape shape_;

@@ -292,12 +292,15 @@ class TableAccess {
         bool refused = false;  // only active bans in the bucket
     };
 
-    // The key's slot, or a free one, or the least recently offending unbanned one.
-    // The caller holds the bucket's stripe.
+    // The key's slot, or a free one, or an unbanned one to evict: one never banned
+    // first (the least recently offending), else the banned-before one whose last
+    // activity (its last offence or the end of its last ban) is oldest. So an
+    // address's count of bans, which decides how long its next ban lasts, survives a
+    // crowd of one-time offenders. The caller holds the bucket's stripe.
     Slot find_or_claim(std::size_t bucket, const Key& key, std::int64_t now, bool claim) const {
         std::size_t first = bucket * kBucketSize;
         Slot victim;
-        std::uint32_t victim_last = UINT32_MAX;
+        std::uint64_t victim_rank = UINT64_MAX;
         for (std::size_t i = first; i < first + kBucketSize; ++i) {
             const Entry& e = entries_[i];
             if (e.used.load(kRelaxed) == 0) {
@@ -306,10 +309,19 @@ class TableAccess {
             if (e.key[0].load(kRelaxed) == key.half[0] && e.key[1].load(kRelaxed) == key.half[1]) {
                 return Slot{i, true, false, false};
             }
-            std::uint32_t last = e.last_offence.load(kRelaxed);
-            if (e.ban_until.load(kRelaxed) <= now && (!victim.claimed || last < victim_last)) {
+            std::int64_t until = e.ban_until.load(kRelaxed);
+            if (until > now) {
+                continue;  // an active ban is never evicted
+            }
+            std::uint64_t activity = e.last_offence.load(kRelaxed);
+            bool banned_before = e.times_banned.load(kRelaxed) > 0;
+            if (banned_before) {
+                activity = std::max<std::uint64_t>(activity, stored_time(until));
+            }
+            std::uint64_t rank = (std::uint64_t{banned_before} << 32) | activity;
+            if (!victim.claimed || rank < victim_rank) {
                 victim = Slot{i, false, true, false};
-                victim_last = last;
+                victim_rank = rank;
             }
         }
         if (!claim) {
@@ -623,6 +635,76 @@ bool WindowTable::unban(const Address& address, std::int64_t now) {
 
 bool WindowTable::banned(const Address& address, std::int64_t now) const noexcept {
     return TableAccess(header_, shape_).banned(Key::of(address), now);
+}
+
+std::uint32_t WindowTable::times_banned(const Address& address) const noexcept {
+    EntryValue v;
+    if (!TableAccess(header_, shape_).lookup(Key::of(address), v)) {
+        return 0;
+    }
+    return v.times_banned;
+}
+
+void WindowTable::visit_saved(void (*fn)(void*, const SavedEntry&), void* ctx) const {
+    TableAccess table(header_, shape_);
+    for (std::size_t i = 0; i < table.slots(); ++i) {
+        EntryValue v = table.read(i);
+        if (!v.used) {
+            continue;
+        }
+        SavedEntry saved;
+        saved.address = Key{{v.key[0], v.key[1]}}.address();
+        saved.ban_until = v.ban_until;
+        saved.banned_since = v.banned_since;
+        saved.last_offence = v.last_offence;
+        saved.reason = v.reason <= static_cast<std::uint8_t>(BanReason::Manual)
+                           ? static_cast<BanReason>(v.reason)
+                           : BanReason::Manual;
+        saved.httpd_only = v.httpd_only != 0;
+        saved.times_banned = v.times_banned;
+        saved.offences = v.offences_total;
+        saved.ring_size =
+            static_cast<std::uint8_t>(std::min<std::uint32_t>(v.ring_size, kRingSize));
+        std::copy(v.ring, v.ring + saved.ring_size, saved.ring);
+        fn(ctx, saved);
+    }
+}
+
+bool WindowTable::restore(const SavedEntry& saved, std::int64_t now) {
+    static_assert(sizeof(SavedEntry::ring) / sizeof(SavedEntry::ring[0]) == kRingSize);
+    TableAccess table(header_, shape_);
+    Key key = Key::of(saved.address);
+    std::size_t bucket = table.bucket_of(key);
+    TableAccess::StripeLock lock(table, table.stripe_of_bucket(bucket));
+    if (!lock.locked()) {
+        return false;
+    }
+    auto slot = table.find_or_claim(bucket, key, now, true);
+    if (slot.refused) {
+        return false;
+    }
+    EntryValue v = slot.found ? load_fields(table.entry(slot.index)) : fresh_value(key);
+    if (saved.ban_until > v.ban_until) {
+        v.ban_until = saved.ban_until;
+        v.banned_since = stored_time(saved.banned_since);
+        v.reason = static_cast<std::uint8_t>(std::min(saved.reason, BanReason::Manual));
+        v.httpd_only = saved.httpd_only ? 1 : 0;
+    }
+    // A ban is always counted (audit()'s invariant), even from a file that says 0.
+    v.times_banned =
+        std::max({v.times_banned, saved.times_banned, std::uint32_t{v.ban_until != 0 ? 1u : 0u}});
+    v.offences_total = std::max(v.offences_total, saved.offences);
+    // Offences only into an empty ring: restoring the same entry twice must not count
+    // its offences twice.
+    std::uint32_t count =
+        v.ring_size == 0 ? std::min<std::uint32_t>(saved.ring_size, kRingSize) : 0;
+    for (std::uint32_t i = 0; i < count; ++i) {
+        std::uint32_t t = std::min(saved.ring[i], stored_time(saved.last_offence));
+        ring_add(v, t, 1);  // keeps the newest kRingSize of both
+    }
+    v.last_offence = std::max(v.last_offence, stored_time(saved.last_offence));
+    table.write(slot.index, v);
+    return true;
 }
 
 void WindowTable::visit_entries(std::int64_t now, std::uint32_t findtime,
