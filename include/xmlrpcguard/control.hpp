@@ -10,10 +10,12 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "xmlrpcguard/ban_helper.hpp"
+#include "xmlrpcguard/ban_time.hpp"
 #include "xmlrpcguard/guard_counters.hpp"
 #include "xmlrpcguard/window_table.hpp"
 
@@ -42,6 +44,10 @@ class ControlService {
     ControlService(WindowTable table, BanHelper& helper, const GuardCounters* counters,
                    ControlSettings settings);
 
+    // The main server's XmlRpcGuardBanTime* policy: `list` shows each entry's next ban
+    // length by it. Unset: every ban lasts ControlSettings::bantime.
+    void set_ban_policy(const BanTimePolicy& policy) { ban_policy_ = policy; }
+
     std::string execute(std::string_view line, std::int64_t now);
     std::string execute(const ControlCommand& command, std::int64_t now);
 
@@ -56,6 +62,9 @@ class ControlService {
     BanHelper& helper_;
     const GuardCounters* counters_;
     ControlSettings settings_;
+    std::optional<BanTimePolicy> ban_policy_;
+
+    BanTimePolicy ban_policy() const;
 };
 
 }  // namespace xmlrpcguard

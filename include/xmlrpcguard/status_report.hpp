@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "xmlrpcguard/ban_time.hpp"
 #include "xmlrpcguard/guard_counters.hpp"
 #include "xmlrpcguard/window_table.hpp"
 
@@ -20,6 +21,7 @@ struct StatusReport {
     TableStats table;
     WindowRule rule;                   // findtime / maxretry the offender list is measured against
     unsigned ipv6_prefix = 64;         // IPv6 keys are networks of this length
+    BanTimePolicy ban_policy;          // for each entry's next ban length
     std::vector<EntryView> bans;       // active bans, the latest first (at most max_bans)
     std::size_t bans_total = 0;        // every active ban, listed or not
     std::vector<EntryView> offenders;  // not banned, offences within findtime, most first
@@ -32,7 +34,7 @@ struct StatusLimits {
 
 StatusReport gather_status(const WindowTable& table, const GuardCounters* counters,
                            std::int64_t now, WindowRule rule, unsigned ipv6_prefix,
-                           StatusLimits limits = {});
+                           StatusLimits limits = {}, BanTimePolicy ban_policy = {});
 
 std::string status_json(const StatusReport& report);
 std::string status_metrics(const StatusReport& report);

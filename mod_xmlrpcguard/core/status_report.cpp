@@ -61,14 +61,31 @@ std::string number(std::uint64_t value) {
     return std::to_string(value);
 }
 
+// "2", "1.5": a JSON number, shortest form.
+std::string factor_text(double factor) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%g", factor);
+    return text;
+}
+
 std::uint64_t counter(const StatusReport& report, Counter which) {
     return report.counters[static_cast<std::size_t>(which)];
 }
 
-void append_entry_json(std::string& out, const EntryView& entry, bool banned, unsigned prefix) {
+// What the next ban of this entry would last (without jitter): it is its ban number
+// times_banned + 1.
+std::uint32_t next_ban(const StatusReport& report, const EntryView& entry) {
+    return ban_length(report.ban_policy, entry.times_banned + 1);
+}
+
+void append_entry_json(std::string& out, const EntryView& entry, bool banned,
+                       const StatusReport& report) {
+    unsigned prefix = report.ipv6_prefix;
     out += "{\"address\":";
     append_json_string(out, key_text(entry.address, prefix));
     if (banned) {
+        out += ",\"ban_seconds\":" + number(static_cast<std::uint64_t>(std::max<std::int64_t>(
+                                         0, entry.banned_until - entry.banned_since)));
         out += ",\"reason\":";
         append_json_string(out, reason_name(entry.reason));
         out += ",\"since\":";
@@ -77,6 +94,7 @@ void append_entry_json(std::string& out, const EntryView& entry, bool banned, un
         append_json_string(out, utc_time(entry.banned_until));
     }
     out += ",\"times_banned\":" + number(entry.times_banned);
+    out += ",\"next_ban_seconds\":" + number(next_ban(report, entry));
     out += ",\"offences_in_window\":" + number(entry.in_window);
     out += ",\"last_offence\":";
     append_json_string(out, utc_time(entry.last_offence));
@@ -106,9 +124,10 @@ std::string utc_time(std::int64_t seconds) {
 
 StatusReport gather_status(const WindowTable& table, const GuardCounters* counters,
                            std::int64_t now, WindowRule rule, unsigned ipv6_prefix,
-                           StatusLimits limits) {
+                           StatusLimits limits, BanTimePolicy ban_policy) {
     StatusReport report;
     report.now = now;
+    report.ban_policy = ban_policy;
     report.ipv6_prefix = ipv6_prefix;
     report.rule = rule;
     if (counters) {
@@ -148,6 +167,11 @@ std::string status_json(const StatusReport& report) {
     append_json_string(out, utc_time(report.counting_since));
     out += ",\"findtime\":" + number(report.rule.findtime);
     out += ",\"maxretry\":" + number(report.rule.maxretry);
+    const BanTimePolicy& policy = report.ban_policy;
+    out += ",\"ban_time\":{\"bantime\":" + number(policy.bantime) +
+           ",\"increment\":" + (policy.increment ? "true" : "false") +
+           ",\"factor\":" + factor_text(policy.factor) + ",\"max\":" + number(policy.max) +
+           ",\"jitter\":" + number(policy.jitter) + "}";
     out += ",\"counters\":{";
     for (std::size_t i = 0; i < kCounterCount; ++i) {
         if (i) {
@@ -166,14 +190,14 @@ std::string status_json(const StatusReport& report) {
         if (i) {
             out += ',';
         }
-        append_entry_json(out, report.bans[i], true, report.ipv6_prefix);
+        append_entry_json(out, report.bans[i], true, report);
     }
     out += "],\"offenders\":[";
     for (std::size_t i = 0; i < report.offenders.size(); ++i) {
         if (i) {
             out += ',';
         }
-        append_entry_json(out, report.offenders[i], false, report.ipv6_prefix);
+        append_entry_json(out, report.offenders[i], false, report);
     }
     out += "]}\n";
     return out;
@@ -282,7 +306,8 @@ std::string status_metrics(const StatusReport& report) {
 namespace {
 
 void entry_rows(std::string& out, const std::vector<EntryView>& entries, bool banned,
-                unsigned prefix) {
+                const StatusReport& report) {
+    unsigned prefix = report.ipv6_prefix;
     for (const EntryView& e : entries) {
         out += "<tr><td>";
         append_html(out, key_text(e.address, prefix));
@@ -291,7 +316,8 @@ void entry_rows(std::string& out, const std::vector<EntryView>& entries, bool ba
                    "</td><td>" + utc_time(e.banned_until);
         }
         out += "</td><td class=n>" + number(e.times_banned) + "</td><td class=n>" +
-               number(e.in_window) + "</td><td>" + utc_time(e.last_offence) + "</td></tr>\n";
+               number(next_ban(report, e)) + "</td><td class=n>" + number(e.in_window) +
+               "</td><td>" + utc_time(e.last_offence) + "</td></tr>\n";
     }
 }
 
@@ -378,16 +404,18 @@ std::string status_html(const StatusReport& report) {
     }
     out +=
         "<table><thead><tr><th>address</th><th>reason</th><th>since</th><th>until</th>"
-        "<th>times banned</th><th>offences in window</th><th>last offence</th></tr></thead>"
+        "<th>times banned</th><th>next ban (s)</th><th>offences in window</th><th>last "
+        "offence</th></tr></thead>"
         "<tbody>\n";
-    entry_rows(out, report.bans, true, report.ipv6_prefix);
+    entry_rows(out, report.bans, true, report);
     out += "</tbody></table>\n";
 
     out +=
         "<h2>Top offenders under the threshold</h2>\n<table><thead><tr><th>address</th>"
-        "<th>times banned</th><th>offences in window</th><th>last offence</th></tr></thead>"
+        "<th>times banned</th><th>next ban (s)</th><th>offences in window</th><th>last "
+        "offence</th></tr></thead>"
         "<tbody>\n";
-    entry_rows(out, report.offenders, false, report.ipv6_prefix);
+    entry_rows(out, report.offenders, false, report);
     out += "</tbody></table>\n</body></html>\n";
     return out;
 }

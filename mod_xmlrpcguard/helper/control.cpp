@@ -101,6 +101,15 @@ ControlService::ControlService(WindowTable table, BanHelper& helper, const Guard
                                ControlSettings settings)
     : table_(table), helper_(helper), counters_(counters), settings_(settings) {}
 
+BanTimePolicy ControlService::ban_policy() const {
+    if (ban_policy_) {
+        return *ban_policy_;
+    }
+    BanTimePolicy plain;
+    plain.bantime = settings_.bantime;
+    return plain;
+}
+
 std::string ControlService::execute(std::string_view line, std::int64_t now) {
     ControlCommand command = ControlCommand::parse(line);
     if (command.verb == ControlCommand::Verb::Invalid) {
@@ -151,18 +160,21 @@ std::string ControlService::status(std::int64_t now) {
 
 std::string ControlService::list(std::int64_t now) {
     auto report = gather_status(table_, counters_, now, settings_.rule, helper_.ipv6_prefix(),
-                                StatusLimits{SIZE_MAX, 20});
+                                StatusLimits{SIZE_MAX, 20}, ban_policy());
     std::string out = "ok " + std::to_string(report.bans_total) + " banned\n";
     unsigned prefix = helper_.ipv6_prefix();
     for (const EntryView& e : report.bans) {
         out += "banned " + key_text(e.address, prefix) + " reason=" + to_string(e.reason) +
                " since=" + utc_time(e.banned_since) + " until=" + utc_time(e.banned_until) +
-               " times_banned=" + std::to_string(e.times_banned) + "\n";
+               " times_banned=" + std::to_string(e.times_banned) +
+               " next_ban=" + std::to_string(ban_length(ban_policy(), e.times_banned + 1)) + "\n";
     }
     for (const EntryView& e : report.offenders) {
         out += "counting " + key_text(e.address, prefix) +
                " offences_in_window=" + std::to_string(e.in_window) + "/" +
-               std::to_string(settings_.rule.maxretry) + " last=" + utc_time(e.last_offence) + "\n";
+               std::to_string(settings_.rule.maxretry) + " last=" + utc_time(e.last_offence) +
+               " times_banned=" + std::to_string(e.times_banned) +
+               " next_ban=" + std::to_string(ban_length(ban_policy(), e.times_banned + 1)) + "\n";
     }
     return out;
 }

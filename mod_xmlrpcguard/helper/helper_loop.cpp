@@ -32,7 +32,16 @@ HelperLoop::HelperLoop(BanHelper& helper, ControlService* control, const WindowT
       events_(events),
       settings_(settings),
       wall_seconds_(std::move(wall_seconds)),
-      next_reconcile_(Clock::now()) {}
+      next_reconcile_(Clock::now()),
+      last_save_(Clock::now()) {}
+
+void HelperLoop::save_now() {
+    changed_ = false;
+    last_save_ = Clock::now();
+    if (save_) {
+        save_();
+    }
+}
 
 void HelperLoop::turn(std::chrono::milliseconds longest_wait) {
     std::vector<pollfd> watched;
@@ -40,8 +49,14 @@ void HelperLoop::turn(std::chrono::milliseconds longest_wait) {
     bool listening =
         control_ && settings_.control_fd >= 0 && clients_.size() < settings_.max_clients;
     watched.push_back({listening ? settings_.control_fd : -1, POLLIN, 0});
+    watched.push_back({settings_.stop_fd, POLLIN, 0});
+    constexpr std::size_t kFirstClient = 3;
     auto now = Clock::now();
     auto wake = std::min(now + longest_wait, next_reconcile_);
+    if (save_) {
+        wake = std::min(
+            wake, last_save_ + (changed_ ? settings_.save_after_change : settings_.save_every));
+    }
     for (const ControlConnection& client : clients_) {
         short events = client.state() == ControlConnection::State::Reading ? POLLIN : POLLOUT;
         watched.push_back({client.fd(), events, 0});
@@ -57,10 +72,13 @@ void HelperLoop::turn(std::chrono::milliseconds longest_wait) {
         if (watched[1].revents & POLLIN) {
             accept_clients();
         }
-        for (std::size_t i = 2; i < watched.size(); ++i) {
+        if (watched[2].revents != 0) {
+            stop_requested_ = true;
+        }
+        for (std::size_t i = kFirstClient; i < watched.size(); ++i) {
             // accept_clients() appended after the poll set was made: index by position.
             if (watched[i].revents != 0) {
-                serve(clients_[i - 2]);
+                serve(clients_[i - kFirstClient]);
             }
         }
     }
@@ -78,7 +96,15 @@ void HelperLoop::turn(std::chrono::milliseconds longest_wait) {
         next_reconcile_ = now + settings_.reconcile_every;
         std::string error;
         auto done = helper_.reconcile(*table_, wall_seconds_(), error);
+        changed_ = changed_ || done.added > 0;
         events_.reconciled(done, error);
+    }
+    if (save_ && !stop_requested_) {
+        now = Clock::now();
+        auto due = last_save_ + (changed_ ? settings_.save_after_change : settings_.save_every);
+        if (now >= due) {
+            save_now();
+        }
     }
 }
 
@@ -95,6 +121,7 @@ void HelperLoop::drain_channel() {
         auto verdict = helper_.on_message(
             std::span<const std::byte>(message, static_cast<std::size_t>(length)), wall_seconds_(),
             error);
+        changed_ = changed_ || verdict == HelperVerdict::Added;
         events_.message(verdict, error);
     }
 }
@@ -135,6 +162,7 @@ void HelperLoop::serve(ControlConnection& client) {
     }
     if (command.changes_state()) {
         events_.control_command(client.uid(), command.to_string(), first_line(answer));
+        save_now();  // at once: an unban must not come back from an older file after a crash
     }
     client.answer(std::move(answer));
 }

@@ -44,6 +44,13 @@ struct HelperLoopSettings {
     std::size_t max_clients = 8;
     std::size_t max_messages_per_turn = 4096;
     std::chrono::milliseconds reconcile_every{1000};
+    // Readable when the helper must stop (a signalfd for SIGTERM in the helper), or -1.
+    int stop_fd = -1;
+    // The state file: saved this soon after a change the helper made or saw (a new
+    // kernel ban, an operator's command), and at least this often anyway (offences and
+    // httpd-only bans change the table without passing through the helper).
+    std::chrono::milliseconds save_after_change{2000};
+    std::chrono::milliseconds save_every{60000};
 };
 
 class HelperLoop {
@@ -58,6 +65,14 @@ class HelperLoop {
     void turn(std::chrono::milliseconds longest_wait);
 
     std::size_t clients() const noexcept { return clients_.size(); }
+
+    // Called to save the state (from turn(), on the schedule of the settings) and by
+    // save_now(). No saver: nothing is saved.
+    void set_saver(std::function<void()> save) { save_ = std::move(save); }
+    void save_now();
+
+    // stop_fd became readable: the owner saves and exits.
+    bool stop_requested() const noexcept { return stop_requested_; }
 
   private:
     using Clock = std::chrono::steady_clock;
@@ -74,6 +89,10 @@ class HelperLoop {
     WallClock wall_seconds_;
     std::vector<ControlConnection> clients_;
     Clock::time_point next_reconcile_;
+    std::function<void()> save_;
+    bool changed_ = false;
+    bool stop_requested_ = false;
+    Clock::time_point last_save_;
 };
 
 }  // namespace xmlrpcguard

@@ -9,6 +9,8 @@
 
 #include <grp.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <string_view>
 
@@ -107,6 +109,70 @@ const char* set_duration(cmd_parms* cmd, void*, const char* value) {
         return refuse(cmd, value, "expected a positive duration such as 3600, 10m, 1h or 1d");
     }
     field_of<std::int64_t>(cmd) = *seconds;
+    return nullptr;
+}
+
+// A ban's length: positive and at most the longest ban the table keeps.
+const char* set_ban_duration(cmd_parms* cmd, void*, const char* value) {
+    auto seconds = parse_duration(value);
+    if (!seconds || *seconds == 0 || *seconds > kMaxBanSeconds) {
+        return refuse(cmd, value, "expected a positive duration up to 3650d, such as 1h, 1d or 1w");
+    }
+    field_of<std::int64_t>(cmd) = *seconds;
+    return nullptr;
+}
+
+// XmlRpcGuardBanTimeJitter: 0 turns it off.
+const char* set_jitter(cmd_parms* cmd, void*, const char* value) {
+    auto seconds = parse_duration(value);
+    if (!seconds || *seconds > kMaxBanSeconds) {
+        return refuse(cmd, value, "expected a duration from 0 to 3650d, such as 0, 10m or 1h");
+    }
+    config_of(cmd).ban_jitter = *seconds;
+    return nullptr;
+}
+
+const char* set_increment(cmd_parms* cmd, void*, const char* value) {
+    if (!strcasecmp(value, "on")) {
+        config_of(cmd).ban_increment = 1;
+    } else if (!strcasecmp(value, "off")) {
+        config_of(cmd).ban_increment = 0;
+    } else {
+        return refuse(cmd, value, "expected On or Off");
+    }
+    return nullptr;
+}
+
+// A plain decimal number from 1 to 1000 ("2", "1.5"); no exponent, sign or units.
+const char* set_factor(cmd_parms* cmd, void*, const char* value) {
+    std::string_view text(value);
+    bool digits_only = !text.empty() && text.size() <= 12 && text.front() != '.' &&
+                       text.back() != '.' && std::count(text.begin(), text.end(), '.') <= 1 &&
+                       text.find_first_not_of("0123456789.") == std::string_view::npos;
+    double factor = digits_only ? std::strtod(value, nullptr) : 0;
+    if (!digits_only || factor < 1 || factor > 1000) {
+        return refuse(cmd, value, "expected a number from 1 to 1000, such as 2 or 1.5");
+    }
+    config_of(cmd).ban_factor = factor;
+    return nullptr;
+}
+
+// The helper writes it as root: an absolute path whose directory it may create.
+const char* set_state_file(cmd_parms* cmd, void*, const char* value) {
+    if (const char* error = server_only(cmd)) {
+        return error;
+    }
+    if (!strcasecmp(value, "none")) {
+        config_of(cmd).state_file = "";
+        return nullptr;
+    }
+    std::string_view path(value);
+    if (path.size() < 2 || path.front() != '/' || path.back() == '/' || path.size() > 1000 ||
+        path.find("/../") != std::string_view::npos || path.ends_with("/..") ||
+        path.ends_with("/.")) {
+        return refuse(cmd, value, "expected an absolute file path (at most 1000 bytes), or none");
+    }
+    config_of(cmd).state_file = value;
     return nullptr;
 }
 
@@ -298,6 +364,18 @@ const command_rec kDirectives[] = {
     AP_INIT_TAKE1("XmlRpcGuardKernelBan", as_cmd(set_kernel_ban), nullptr, RSRC_CONF,
                   "On | Off: also ban this server's offenders in the kernel set (default On; "
                   "Off keeps bans in httpd, e.g. behind a proxy)"),
+    AP_INIT_TAKE1("XmlRpcGuardBanTimeIncrement", as_cmd(set_increment), nullptr, RSRC_CONF,
+                  "On | Off: each new ban of the same address lasts longer (default Off)"),
+    AP_INIT_TAKE1("XmlRpcGuardBanTimeFactor", as_cmd(set_factor), nullptr, RSRC_CONF,
+                  "with the increment on, ban n lasts bantime * factor^(n-1) (default 2)"),
+    AP_INIT_TAKE1("XmlRpcGuardBanTimeMax", as_cmd(set_ban_duration),
+                  offset(offsetof(ServerConfig, ban_max)), RSRC_CONF,
+                  "the longest an incremented ban lasts (default 1w)"),
+    AP_INIT_TAKE1("XmlRpcGuardBanTimeJitter", as_cmd(set_jitter), nullptr, RSRC_CONF,
+                  "a random extra of up to this much on every ban (default 0)"),
+    AP_INIT_TAKE1("XmlRpcGuardStateFile", as_cmd(set_state_file), nullptr, RSRC_CONF,
+                  "PATH | none: where the ban helper keeps bans and counts across stops "
+                  "(server-wide; default /var/lib/apache2/xmlrpcguard/state)"),
     {nullptr, nullptr, nullptr, 0, RAW_ARGS, nullptr},
 };
 
@@ -310,6 +388,10 @@ void* create_server_config(apr_pool_t* pool, server_rec*) {
     config->table_size = kUnset;
     config->control_group = -1;
     config->kernel_ban = -1;
+    config->ban_increment = -1;
+    config->ban_factor = -1;
+    config->ban_max = kUnset;
+    config->ban_jitter = kUnset;
     return config;
 }
 
@@ -328,6 +410,11 @@ void* merge_server_config(apr_pool_t* pool, void* base_config, void* add_config)
     merged->login_path = add.login_path ? add.login_path : base.login_path;
     merged->ignore = apr_array_append(pool, base.ignore, add.ignore);
     merged->kernel_ban = pick(add.kernel_ban, base.kernel_ban, -1);
+    merged->ban_increment = pick(add.ban_increment, base.ban_increment, -1);
+    merged->ban_factor = add.ban_factor < 0 ? base.ban_factor : add.ban_factor;
+    merged->ban_max = pick(add.ban_max, base.ban_max, kUnset);
+    merged->ban_jitter = pick(add.ban_jitter, base.ban_jitter, kUnset);
+    merged->state_file = base.state_file;
     // Server-wide values are read from the main server only.
     merged->table_size = base.table_size;
     merged->ipset_given = base.ipset_given;
@@ -365,6 +452,16 @@ void resolve_defaults(server_rec* main_server) {
             config.ipv6_prefix = kDefaultIPv6Prefix;
         if (config.kernel_ban < 0)
             config.kernel_ban = 1;
+        if (config.ban_increment < 0)
+            config.ban_increment = 0;
+        if (config.ban_factor < 0)
+            config.ban_factor = kDefaultBanTimeFactor;
+        if (config.ban_max == kUnset)
+            config.ban_max = kDefaultBanTimeMax;
+        if (config.ban_jitter == kUnset)
+            config.ban_jitter = 0;
+        if (!config.state_file)
+            config.state_file = kDefaultStateFile;
         if (!config.xmlrpc_path)
             config.xmlrpc_path = kDefaultXmlRpcPath;
         if (!config.login_path)

@@ -12,6 +12,7 @@
 #include "xmlrpcguard/address.hpp"
 #include "xmlrpcguard/address_set.hpp"
 #include "xmlrpcguard/ban_request.hpp"
+#include "xmlrpcguard/ban_time.hpp"
 #include "xmlrpcguard/window_table.hpp"
 
 namespace xmlrpcguard::httpd {
@@ -29,6 +30,11 @@ inline constexpr const char* kDefaultLoginPath = "wp-login.php";
 inline constexpr const char* kDefaultIPSet4 = "xmlrpcguard";
 inline constexpr const char* kDefaultIPSet6 = "xmlrpcguard6";
 inline constexpr const char* kDefaultControlSocket = "xmlrpcguard.sock";
+inline constexpr std::uint32_t kDefaultBanTimeMax = 604800;  // 1w
+inline constexpr double kDefaultBanTimeFactor = 2.0;
+// Debian's home for httpd's variable state; not ServerRoot-relative (DefaultStateDir
+// is /etc/apache2/state there), and kept across reboots and package upgrades.
+inline constexpr const char* kDefaultStateFile = "/var/lib/apache2/xmlrpcguard/state";
 inline constexpr std::size_t kMaxSocketPath = 108;  // sizeof(sockaddr_un::sun_path)
 inline constexpr int kMinIPv6Prefix = kMinIPv6BanPrefix;
 
@@ -53,9 +59,23 @@ struct ServerConfig {
     const char* control_socket;  // nullptr = unset, "" after "none"
     long control_group;          // gid admitted to the control socket besides root; -1 = none
     int kernel_ban;              // per vhost: -1 unset, 0 bans stay in httpd, 1 the kernel too
+    int ban_increment;           // per vhost: -1 unset, 0 Off, 1 On
+    double ban_factor;           // per vhost: < 0 unset
+    std::int64_t ban_max;        // per vhost
+    std::int64_t ban_jitter;     // per vhost; 0 = none
+    const char* state_file;      // server-wide: nullptr = unset, "" after "none"
 
     WindowRule rule() const noexcept {
         return {static_cast<std::uint32_t>(findtime), static_cast<std::uint32_t>(maxretry)};
+    }
+    BanTimePolicy ban_policy() const noexcept {
+        BanTimePolicy policy;
+        policy.bantime = static_cast<std::uint32_t>(bantime);
+        policy.increment = ban_increment == 1;
+        policy.factor = ban_factor;
+        policy.max = static_cast<std::uint32_t>(ban_max);
+        policy.jitter = static_cast<std::uint32_t>(ban_jitter);
+        return policy;
     }
     bool ignores(const Address& client) const noexcept;
 };

@@ -2,6 +2,8 @@
 
 #include <apr_strings.h>
 #include <apr_time.h>
+#include <http_log.h>
+#include <sys/random.h>
 
 #include <cstring>
 #include <string_view>
@@ -10,6 +12,7 @@
 #include "helper_process.hpp"
 #include "log.hpp"
 #include "table_shm.hpp"
+#include "xmlrpcguard/ban_time.hpp"
 
 namespace xmlrpcguard::httpd {
 
@@ -85,6 +88,15 @@ void count_scan(ScanStatus status, Counter malformed, Counter over_limit) {
     }
 }
 
+// XmlRpcGuardBanTimeJitter's randomness; a ban is rare, so a system call is cheap here.
+std::uint32_t jitter_random(std::uint32_t jitter) noexcept {
+    std::uint32_t random = 0;
+    if (jitter > 0 && getrandom(&random, sizeof random, GRND_NONBLOCK) != sizeof random) {
+        random = static_cast<std::uint32_t>(apr_time_now());
+    }
+    return random;
+}
+
 Offences judge_exchange(GuardedExchange& exchange) {
     Exchange seen;
     seen.endpoint = exchange.endpoint;
@@ -151,7 +163,13 @@ bool conclude(GuardedExchange& exchange) {
         }
         return false;
     }
-    auto bantime = static_cast<std::uint32_t>(config.bantime);
+    // The n-th ban of this key lasts longer with XmlRpcGuardBanTimeIncrement On. The
+    // count is read just before the ban; of two concurrent bans only one is new, and
+    // its length is the one counted from the bans before it.
+    BanTimePolicy policy = config.ban_policy();
+    // A ban still running (a concurrent answer's) is extended at its own length.
+    std::uint32_t nth = table->times_banned(exchange.key) + (banned_meanwhile ? 0 : 1);
+    std::uint32_t bantime = ban_length(policy, nth, jitter_random(policy.jitter));
     // A forwarded client's packets come from its proxy: a kernel entry for it would
     // stop nothing of its own and could only ever hit a direct visitor at that address,
     // while an entry for the peer would drop every client of the proxy.
@@ -160,6 +178,16 @@ bool conclude(GuardedExchange& exchange) {
                    httpd_only ? BanScope::HttpdOnly : BanScope::Kernel)) {
         count(Counter::Bans);
         log_ban(exchange, verdict, false);
+        if (bantime != policy.bantime) {
+            // XRG0102 names the configured bantime; this one the length this ban got.
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, exchange.r,
+                          "XRG0112: ban length client=%s times_banned=%u bantime=%u "
+                          "(XmlRpcGuardBanTime %u, increment %s, factor %g, max %u, jitter %u)",
+                          exchange.r->useragent_ip, static_cast<unsigned>(nth),
+                          static_cast<unsigned>(bantime), static_cast<unsigned>(policy.bantime),
+                          policy.increment ? "on" : "off", policy.factor,
+                          static_cast<unsigned>(policy.max), static_cast<unsigned>(policy.jitter));
+        }
         if (exchange.forwarded) {
             count(Counter::BansForwardedHttpdOnly);
             log_kept_out_of_kernel(exchange, KeptOut::Forwarded);

@@ -9,13 +9,16 @@
 #include <signal.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <unixd.h>
 
 #include <ap_mpm.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <exception>
@@ -26,10 +29,12 @@
 #include "control_socket.hpp"
 #include "glue.hpp"
 #include "helper_loop.hpp"
+#include "state_file.hpp"
 #include "table_shm.hpp"
 #include "xmlrpcguard/ban_helper.hpp"
 #include "xmlrpcguard/control.hpp"
 #include "xmlrpcguard/ipset_sink.hpp"
+#include "xmlrpcguard/status_report.hpp"
 
 namespace xmlrpcguard::httpd {
 namespace {
@@ -57,7 +62,14 @@ struct Helper {
     bool running = false;
     apr_time_t started_at = 0;
     int quick_deaths = 0;
+    // The next helper fills the table from the state file: only the first of this
+    // httpd process (the table is new then); later ones find the table as it was.
+    bool load_state = false;
 };
+
+// Kept in httpd's retained data, which lives as long as the shared table does (the
+// process pool): set once the first helper was told to load the state file.
+constexpr const char* kStateLoadedKey = "xmlrpcguard-state-loaded";
 Helper g_helper;
 
 std::int64_t wall_seconds() {
@@ -234,7 +246,86 @@ ControlAdmission admission_of(const ServerConfig& config) {
     return admission;
 }
 
-[[noreturn]] void serve(server_rec* s, pid_t parent, bool has_control) {
+// The state file's directory, made root's own (0700) if it is missing, while the
+// helper still has every capability. Only its last component: its parent is the
+// system's (/var/lib/apache2 on Debian). Whether it is safe is checked at each use.
+void prepare_state_directory(const char* state_file) {
+    if (!state_file || !*state_file) {
+        return;
+    }
+    std::string path(state_file);
+    auto slash = path.rfind('/');
+    if (slash != std::string::npos && slash > 0) {
+        mkdir(path.substr(0, slash).c_str(), 0700);  // EEXIST is the usual answer
+    }
+}
+
+// SIGTERM (the parent's stop_helper, or its death through PR_SET_PDEATHSIG) as a
+// readable descriptor, so that the loop sees it between two turns and the state is
+// saved before the helper exits; -1 leaves the default (exit at once).
+int stop_signal_fd() {
+    sigset_t term;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    if (sigprocmask(SIG_BLOCK, &term, nullptr) != 0) {
+        return -1;
+    }
+    int fd = signalfd(-1, &term, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (fd < 0) {
+        sigprocmask(SIG_UNBLOCK, &term, nullptr);
+    }
+    return fd;
+}
+
+// The longest XmlRpcGuardFindTime of any server: open windows younger than it are kept.
+std::uint32_t longest_findtime(server_rec* main_server) {
+    std::int64_t longest = 0;
+    for (server_rec* s = main_server; s; s = s->next) {
+        longest = std::max(longest, config_of(s).findtime);
+    }
+    return static_cast<std::uint32_t>(std::clamp<std::int64_t>(longest, 0, UINT32_MAX));
+}
+
+void log_loaded(server_rec* s, const StateFile& file, const StateFile::Loaded& loaded) {
+    const char* path = file.path().c_str();
+    switch (loaded.outcome) {
+        case StateFile::Outcome::Restored:
+            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                         "XRG0219: state restored from %s (written %s): %" APR_SIZE_T_FMT
+                         " entries, %" APR_SIZE_T_FMT " bans still running, %" APR_SIZE_T_FMT
+                         " left out",
+                         path, utc_time(loaded.written_at).c_str(), loaded.restored, loaded.bans,
+                         loaded.skipped);
+            break;
+        case StateFile::Outcome::Missing:
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
+                         "XRG0219: no state file at %s: starting with an empty table", path);
+            break;
+        case StateFile::Outcome::Rejected:
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
+                         "XRG0220: state file %s is unusable (%s): %s%s; starting with an empty "
+                         "table",
+                         path, loaded.why.c_str(),
+                         loaded.moved_to.empty() ? "could not be moved aside" : "moved aside to ",
+                         loaded.moved_to.c_str());
+            break;
+        case StateFile::Outcome::Unsafe:
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
+                         "XRG0221: state file %s not read: %s (httpd's User must not be able to "
+                         "plant bans); starting with an empty table",
+                         path, loaded.why.c_str());
+            break;
+        case StateFile::Outcome::Failed:
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
+                         "XRG0222: state file %s cannot be read (%s): starting with an empty "
+                         "table",
+                         path, loaded.why.c_str());
+            break;
+    }
+}
+
+[[noreturn]] void serve(server_rec* s, pid_t parent, bool has_control, bool load_state,
+                        int stop_fd) {
     const ServerConfig& config = config_of(s);
     IpsetSink sink(config.ipset4, config.ipset6);
     std::string error;
@@ -253,26 +344,49 @@ ControlAdmission admission_of(const ServerConfig& config) {
         settings.rule = config.rule();
         settings.bantime = static_cast<std::uint32_t>(config.bantime);
         control.emplace(*table, helper, shared_counters(), settings);
+        control->set_ban_policy(config.ban_policy());
     }
     HelperLoopSettings settings;
     settings.channel_fd = kChannelFd;
     settings.control_fd = control ? kControlFd : -1;
     settings.admission = admission_of(config);
+    settings.stop_fd = stop_fd;
     LoggedEvents events(s);
     HelperLoop loop(helper, control ? &*control : nullptr, table ? &*table : nullptr, events,
                     settings, wall_seconds);
+    std::optional<StateFile> state;
+    if (table && config.state_file && *config.state_file) {
+        state.emplace(config.state_file);
+        if (load_state) {
+            // Before the first reconcile, which then puts the restored bans into the kernel.
+            log_loaded(s, *state, state->load(*table, wall_seconds()));
+        }
+        std::uint32_t window = longest_findtime(s);
+        loop.set_saver([&state, &table, window, s, failures = std::uint64_t{0}]() mutable {
+            auto saved = state->save(*table, wall_seconds(), window);
+            if (saved.ok) {
+                ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s,
+                             "XRG0224: state saved to %s: %" APR_SIZE_T_FMT " entries",
+                             state->path().c_str(), saved.entries);
+            } else if (worth_logging(failures)) {
+                ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
+                             "XRG0223: cannot save the state to %s (%s): bans will not survive "
+                             "a stop of httpd",
+                             state->path().c_str(), saved.error.c_str());
+            }
+        });
+    }
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
                  "XRG0204: ban helper %" APR_PID_T_FMT " ready: ipsets %s %s", getpid(),
                  config.ipset4, config.ipset6);
-    for (;;) {
+    while (!loop.stop_requested() && getppid() == parent) {  // else httpd stops or is gone
         loop.turn(std::chrono::seconds(1));
-        if (getppid() != parent) {
-            _exit(0);  // httpd is gone
-        }
     }
+    loop.save_now();
+    _exit(0);
 }
 
-[[noreturn]] void helper_main(server_rec* s, int channel, pid_t parent) {
+[[noreturn]] void helper_main(server_rec* s, int channel, pid_t parent, bool load_state) {
     reset_signals();
     if (dup2(channel, kChannelFd) != kChannelFd) {
         _exit(1);
@@ -283,7 +397,8 @@ ControlAdmission admission_of(const ServerConfig& config) {
         has_control = listener >= 0 && dup2(listener, kControlFd) == kControlFd;
     }
     close_range(has_control ? kControlFd + 1 : kChannelFd + 1, ~0U,
-                0);  // listeners, logs, the parent's ends
+                0);                                    // listeners, logs, the parent's ends
+    prepare_state_directory(config_of(s).state_file);  // as full root, before the drop
     if (const char* failed_step = drop_privileges()) {
         ap_log_error(APLOG_MARK, APLOG_ERR, errno, s,
                      "XRG0202: ban helper cannot keep CAP_NET_ADMIN (%s): bans stay "
@@ -291,9 +406,10 @@ ControlAdmission admission_of(const ServerConfig& config) {
                      failed_step);
         _exit(kExitDoNotRestart);
     }
+    int stop_fd = stop_signal_fd();    // before the death signal can come
     prctl(PR_SET_PDEATHSIG, SIGTERM);  // after setuid, which clears it
     try {
-        serve(s, parent, has_control);
+        serve(s, parent, has_control, load_state, stop_fd);
     } catch (const std::exception& e) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "XRG0210: ban helper stopped: %s", e.what());
     } catch (...) {
@@ -313,8 +429,9 @@ bool spawn() {
         return false;
     }
     if (pid == 0) {
-        helper_main(g_helper.main_server, g_helper.helper_end, parent);
+        helper_main(g_helper.main_server, g_helper.helper_end, parent, g_helper.load_state);
     }
+    g_helper.load_state = false;  // a helper started after this one finds the table filled
     g_helper.process = apr_proc_t{};
     g_helper.process.pid = pid;
     g_helper.running = true;
@@ -367,7 +484,8 @@ apr_status_t stop_helper(void*) {
         pid_t pid = g_helper.process.pid;
         kill(pid, SIGTERM);
         bool reaped = false;
-        for (int i = 0; i < 100 && !reaped; ++i) {  // at most ~1 s
+        // At most ~3 s: the helper saves the state file (write, fsync, rename) first.
+        for (int i = 0; i < 300 && !reaped; ++i) {
             reaped = waitpid(pid, nullptr, WNOHANG) == pid;
             if (!reaped)
                 usleep(10000);
@@ -424,6 +542,10 @@ int start_ban_helper(apr_pool_t* pconf, server_rec* s) noexcept {
     g_helper.helper_end = ends[1];
     g_helper.control_path =
         config.control_socket && *config.control_socket ? config.control_socket : nullptr;
+    if (!ap_retained_data_get(kStateLoadedKey)) {
+        ap_retained_data_create(kStateLoadedKey, 1);
+        g_helper.load_state = true;
+    }
     apr_pool_cleanup_register(pconf, nullptr, stop_helper, apr_pool_cleanup_null);
     spawn();
     return OK;

@@ -37,7 +37,7 @@ int serve_status(request_rec* r) {
     }
     const ServerConfig& config = config_of(r->server);
     auto report = gather_status(*table, shared_counters(), now_seconds(), config.rule(),
-                                static_cast<unsigned>(config.ipv6_prefix));
+                                static_cast<unsigned>(config.ipv6_prefix), {}, config.ban_policy());
     std::string body;
     std::string_view query = r->args ? r->args : "";
     if (query == "json") {
