@@ -39,6 +39,7 @@ struct GuardedExchange {
     AnswerState answer = AnswerState::NotStarted;
     bool answer_passed = false;             // some of the answer has gone down the chain
     apr_bucket_brigade* ready = nullptr;    // buckets read and observed, not yet passed on
+    apr_size_t ready_bytes = 0;             // their data
     const char* accept_encoding = nullptr;  // the client's, held back from the handler
     // The client address came from a proxy's header (mod_remoteip), not from the
     // connection: its packets reach us from the proxy, so its ban stays in httpd.

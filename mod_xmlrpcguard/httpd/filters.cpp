@@ -168,6 +168,7 @@ apr_status_t pass_ready(ap_filter_t* f, GuardedExchange& exchange) {
         return APR_SUCCESS;
     }
     exchange.answer_passed = true;
+    exchange.ready_bytes = 0;
     apr_status_t rv = ap_pass_brigade(f->next, exchange.ready);
     apr_brigade_cleanup(exchange.ready);
     return rv;
@@ -184,15 +185,19 @@ void feed_answer(GuardedExchange& exchange, std::span<const char> bytes) {
 // Each bucket is read as it comes, without blocking first (mod_deflate's idiom): a
 // pipe, socket or file bucket (mod_cgi(d), mod_fcgid, a file-backed answer) that has
 // nothing yet makes what was read so far go on with a FLUSH before the read blocks,
-// and what was read goes on every kPassEvery bytes. So an answer of any length, even
-// an endless one, streams through in bounded memory, as it is produced. The verdict
-// still comes before the end of the answer is passed on.
+// and every brigade goes on at once. So an answer of any length, even an endless one,
+// streams through in bounded memory, as it is produced.
+// Over HTTP/2 an answer shorter than kHoldAtMost is held whole until its end, across
+// the handler's brigades and flushes, so that the verdict comes before any byte of it
+// leaves and an attempt past the threshold is answered 403 instead. Over HTTP/1.1 the
+// core output filter holds such an answer until the end of the request anyway (which
+// is what the cut-off relies on); an HTTP/2 stream sends each DATA frame at once, and
+// a client banned while its answer was under way read its result.
 apr_status_t stream_observed(ap_filter_t* f, GuardedExchange& exchange, apr_bucket_brigade* bb) {
-    constexpr apr_size_t kPassEvery = 64 * 1024;
+    constexpr apr_size_t kHoldAtMost = 64 * 1024;
     if (!exchange.ready) {
         exchange.ready = apr_brigade_create(f->r->pool, f->c->bucket_alloc);
     }
-    apr_size_t held = 0;
     while (!APR_BRIGADE_EMPTY(bb)) {
         apr_bucket* b = APR_BRIGADE_FIRST(bb);
         if (APR_BUCKET_IS_EOS(b)) {
@@ -216,25 +221,24 @@ apr_status_t stream_observed(ap_filter_t* f, GuardedExchange& exchange, apr_buck
                 if ((rv = pass_ready(f, exchange)) != APR_SUCCESS) {
                     return rv;
                 }
-                held = 0;
                 rv = apr_bucket_read(b, &data, &length, APR_BLOCK_READ);
             }
             if (rv != APR_SUCCESS) {
                 throw std::runtime_error("cannot read a bucket of the answer");
             }
             feed_answer(exchange, std::span<const char>(data, length));
-            held += length;
+            exchange.ready_bytes += length;
         }
         APR_BUCKET_REMOVE(b);
         APR_BRIGADE_INSERT_TAIL(exchange.ready, b);
-        if (held >= kPassEvery || APR_BUCKET_IS_FLUSH(b)) {
+        if (exchange.ready_bytes >= kHoldAtMost) {
             if (apr_status_t rv = pass_ready(f, exchange); rv != APR_SUCCESS) {
                 return rv;
             }
-            held = 0;
         }
     }
-    return pass_ready(f, exchange);
+    bool http2_stream = f->c->master != nullptr;
+    return http2_stream ? APR_SUCCESS : pass_ready(f, exchange);
 }
 
 apr_status_t observe_answer(ap_filter_t* f, apr_bucket_brigade* bb) {

@@ -321,6 +321,9 @@ class Httpd:
         lines += [f"LoadModule {name}_module {path}" for name, path in self.extra_modules]
         if self.load_guard:
             lines.append(f"LoadModule xmlrpcguard_module {MODULE}")
+            # Each server its own state file: bans must not pass from one test's server
+            # to the next through the machine's default /var/lib/apache2/xmlrpcguard.
+            lines.append(f"XmlRpcGuardStateFile {self.workdir}/guard.state")
         with open(self.conf, "w") as f:
             f.write("\n".join(lines) + "\n" + site_config)
 

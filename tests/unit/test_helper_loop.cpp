@@ -78,11 +78,18 @@ struct Scene {
     WindowTable table = WindowTable::attach(region.base(), region.size(), 256).first;
     RecordingSink sink;
     BanHelper helper{sink, HelperSettings{}};
-    ControlService control{table, helper, nullptr, {WindowRule{3600, 3}, 600}};
+    ControlService control{table, helper, nullptr, control_settings()};
     ControlSocket socket;
     int channel[2] = {-1, -1};
     RecordedEvents events;
     HelperLoop loop;
+
+    static ControlSettings control_settings() {
+        ControlSettings settings;
+        settings.rule = WindowRule{3600, 3};
+        settings.bantime = 600;
+        return settings;
+    }
 
     static HelperLoopSettings settings(int channel_fd, int control_fd) {
         HelperLoopSettings s;
