@@ -200,6 +200,10 @@ class PackageSuite(unittest.TestCase):
                      "./usr/share/doc/libapache2-mod-xmlrpcguard/README.md.gz",
                      "./usr/share/doc/libapache2-mod-xmlrpcguard/examples/fail2ban/filter.d/xmlrpcguard.conf"):
             self.assertIn(f" {path}\n", contents)
+        files = subprocess.run(["dpkg-deb", "--fsys-tarfile", self.deb], check=True, capture_output=True)
+        unit = subprocess.run(["tar", "-xO", "./lib/systemd/system/xmlrpcguard-firewall.service"],
+                              input=files.stdout, check=True, capture_output=True).stdout.decode()
+        self.assertRegex(unit, r"(?m)^ExecStart=/usr/sbin/xmlrpcguard-firewall install$")
         control = subprocess.run(["dpkg-deb", "--ctrl-tarfile", self.deb], check=True, capture_output=True)
         listed = subprocess.run(["tar", "-xO", "./conffiles"], input=control.stdout, check=True,
                                 capture_output=True).stdout.decode().split()
