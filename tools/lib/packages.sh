@@ -9,7 +9,7 @@ XRG_TEST_PACKAGES=(
   clang libclang-rt-14-dev libboost-test-dev
   apache2 libapache2-mod-php php-fpm php-cli php-mysql php-xml mariadb-server wordpress
   ipset iptables iproute2 procps curl python3
-  debhelper dpkg-dev fakeroot lintian
+  build-essential debhelper dpkg-dev fakeroot lintian
 )
 
 # xrg_install_packages PKG... : apt-get installs whichever are not installed yet.
