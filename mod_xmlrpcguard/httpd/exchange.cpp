@@ -170,6 +170,7 @@ bool conclude(GuardedExchange& exchange) {
     // A ban still running (a concurrent answer's) is extended at its own length.
     std::uint32_t nth = table->times_banned(exchange.key) + (banned_meanwhile ? 0 : 1);
     std::uint32_t bantime = ban_length(policy, nth, jitter_random(policy.jitter));
+    verdict.bantime = bantime;
     // A forwarded client's packets come from its proxy: a kernel entry for it would
     // stop nothing of its own and could only ever hit a direct visitor at that address,
     // while an entry for the peer would drop every client of the proxy.
@@ -179,7 +180,7 @@ bool conclude(GuardedExchange& exchange) {
         count(Counter::Bans);
         log_ban(exchange, verdict, false);
         if (bantime != policy.bantime) {
-            // XRG0102 names the configured bantime; this one the length this ban got.
+            // Why this ban's length (in XRG0102) is not the configured one.
             ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, exchange.r,
                           "XRG0112: ban length client=%s times_banned=%u bantime=%u "
                           "(XmlRpcGuardBanTime %u, increment %s, factor %g, max %u, jitter %u)",

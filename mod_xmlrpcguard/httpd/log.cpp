@@ -81,15 +81,17 @@ void log_offences(const GuardedExchange& exchange, const Verdict& verdict) {
 void log_ban(const GuardedExchange& exchange, const Verdict& verdict, bool detect_only) {
     request_rec* r = exchange.r;
     Called called = called_of(exchange);
-    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                  "%s client=%s key=%s vhost=%s reason=%s in_window=%u/%u bantime=%" APR_INT64_T_FMT
-                  " "
-                  "method=\"%s\" fault=%s",
-                  detect_only ? "XRG0103: detect-only: would ban" : "XRG0102: ban", r->useragent_ip,
-                  key_of(r, exchange.key, exchange.config), vhost_of(r),
-                  std::string(to_string(verdict.main_kind)).c_str(), verdict.outcome.in_window,
-                  exchange.config.rule().maxretry,
-                  static_cast<apr_int64_t>(exchange.config.bantime), called.method, called.fault);
+    ap_log_rerror(
+        APLOG_MARK, APLOG_WARNING, 0, r,
+        "%s client=%s key=%s vhost=%s reason=%s in_window=%u/%u bantime=%" APR_INT64_T_FMT
+        " "
+        "method=\"%s\" fault=%s",
+        detect_only ? "XRG0103: detect-only: would ban" : "XRG0102: ban", r->useragent_ip,
+        key_of(r, exchange.key, exchange.config), vhost_of(r),
+        std::string(to_string(verdict.main_kind)).c_str(), verdict.outcome.in_window,
+        exchange.config.rule().maxretry,
+        static_cast<apr_int64_t>(verdict.bantime ? verdict.bantime : exchange.config.bantime),
+        called.method, called.fault);
 }
 
 void log_denied(request_rec* r, const Address& key) {

@@ -16,6 +16,7 @@ struct Verdict {
     Offences offences;
     RecordOutcome outcome;
     OffenceKind main_kind = OffenceKind::AuthFailure;
+    std::uint32_t bantime = 0;  // the length of the ban made (0: the configured one)
 };
 
 void log_offences(const GuardedExchange& exchange, const Verdict& verdict);
