@@ -1,7 +1,8 @@
-"""Answers from handlers that stream through pipes (mod_cgid's CGI scripts): the
-guard reads each bucket without blocking first and passes what it read on at once,
-so an endless answer reaches the client as it is produced and no httpd child grows
-with it; the verdicts are those of any other handler."""
+"""Answers from handlers that stream through pipes and sockets (mod_cgid's CGI
+scripts, mod_fcgid's FastCGI processes running php-cgi): the guard reads each bucket
+without blocking first and passes what it read on at once, so an endless answer
+reaches the client as it is produced and no httpd child grows with it; the verdicts
+are those of any other handler."""
 
 import json
 import os
@@ -34,6 +35,27 @@ cat >/dev/null
 printf 'Content-Type: text/xml\\r\\n\\r\\n'
 printf '<?xml version="1.0" encoding="UTF-8"?>\\n<methodResponse><params><param><value><string>'
 exec yes 'a line of an answer that never ends, streamed by a CGI script through a pipe'
+"""
+
+
+FCGI_FAULT_403 = """<?php
+header('Content-Type: text/xml');
+echo '<?xml version="1.0" encoding="UTF-8"?>' . "\\n" . '<methodResponse><fault><value><struct>'
+    . '<member><name>faultCode</name><value><int>403</int></value></member>'
+    . '<member><name>faultString</name><value><string>Incorrect username or password.'
+    . '</string></value></member></struct></value></fault></methodResponse>' . "\\n";
+"""
+
+# Never ends by itself: PHP stops when a write to the gone client fails.
+FCGI_ENDLESS = """<?php
+header('Content-Type: text/xml');
+echo '<?xml version="1.0" encoding="UTF-8"?>' . "\\n"
+    . '<methodResponse><params><param><value><string>';
+$line = str_repeat("a line of an answer that never ends, from php-cgi under mod_fcgid\\n", 100);
+while (true) {
+    echo $line;
+    flush();
+}
 """
 
 
@@ -70,16 +92,30 @@ class StreamingHandlers(unittest.TestCase):
         skip_unless_ready()
         cls.scripts = tempfile.mkdtemp(prefix="xrg-cgi-")
         os.chmod(cls.scripts, 0o755)
-        write_script(os.path.join(cls.scripts, "fault", "rpc.cgi"), FAULT_403)
-        write_script(os.path.join(cls.scripts, "endless", "rpc.cgi"), ENDLESS)
+        cgi, fcgi = os.path.join(cls.scripts, "cgi"), os.path.join(cls.scripts, "fcgi")
+        write_script(os.path.join(cgi, "fault", "rpc.cgi"), FAULT_403)
+        write_script(os.path.join(cgi, "endless", "rpc.cgi"), ENDLESS)
+        write_script(os.path.join(fcgi, "fault", "rpc.cgi"), FCGI_FAULT_403)
+        write_script(os.path.join(fcgi, "endless", "rpc.cgi"), FCGI_ENDLESS)
+        # The guarded script name is rpc.cgi: mod_cgid runs the shell scripts, mod_fcgid
+        # hands the PHP ones to php-cgi.
         guard = (f"XmlRpcGuard On\nXmlRpcGuardXmlRpcPath rpc.cgi\n"
-                 f"ScriptAlias /cgi/ {cls.scripts}/\n"
-                 f"<Directory {cls.scripts}>\n  Require all granted\n</Directory>")
+                 f"ScriptAlias /cgi/ {cgi}/\n"
+                 f"<Directory {cgi}>\n  Require all granted\n</Directory>\n"
+                 f"Alias /fcgi/ {fcgi}/\n"
+                 f"<Directory {fcgi}>\n  Require all granted\n  Options +ExecCGI\n"
+                 f"  AddHandler fcgid-script .cgi\n  FcgidWrapper /usr/bin/php-cgi .cgi\n"
+                 f"</Directory>")
+        main = (f"ScriptSock {cls.scripts}/cgid.sock\n"
+                f"FcgidIPCDir {cls.scripts}/fcgid-ipc\n"
+                f"FcgidProcessTableFile {cls.scripts}/fcgid-shm\n"
+                f"FcgidIOTimeout 60")
         try:
             cls.server = GuardedServer(
                 "stream", "fpm", {GUARDED: guard},
-                main_guard=f"ScriptSock {cls.scripts}/cgid.sock",
+                main_guard=main,
                 extra_modules=[("cgid", f"{MODULES_DIR}/mod_cgid.so"),
+                               ("fcgid", f"{MODULES_DIR}/mod_fcgid.so"),
                                ("alias", f"{MODULES_DIR}/mod_alias.so")])
         except BaseException:
             shutil.rmtree(cls.scripts, ignore_errors=True)
@@ -104,7 +140,13 @@ class StreamingHandlers(unittest.TestCase):
         done = self.net.run(self.net.client, argv, timeout=seconds + 30)
         return json.loads(done.stdout.strip().splitlines()[-1])
 
-    def test_an_endless_answer_streams_to_the_client_in_bounded_memory(self):
+    def test_an_endless_cgi_answer_streams_to_the_client_in_bounded_memory(self):
+        self.assert_streams_in_bounded_memory("/cgi/endless/rpc.cgi")
+
+    def test_an_endless_fcgid_answer_streams_to_the_client_in_bounded_memory(self):
+        self.assert_streams_in_bounded_memory("/fcgi/endless/rpc.cgi")
+
+    def assert_streams_in_bounded_memory(self, path):
         parent = self.server.httpd.process.pid
         before = children_rss_kib(parent)
         self.assertTrue(before, "no httpd children found")
@@ -121,7 +163,7 @@ class StreamingHandlers(unittest.TestCase):
         sampler = threading.Thread(target=sample)
         sampler.start()
         try:
-            read = self.read_stream("/cgi/endless/rpc.cgi", self.addr(), 256 << 20, 60)
+            read = self.read_stream(path, self.addr(), 256 << 20, 60)
         finally:
             done.set()
             sampler.join()
@@ -136,10 +178,16 @@ class StreamingHandlers(unittest.TestCase):
                         f"a child grew from {max(before.values())} KiB to {peak[0]} KiB")
 
     def test_verdicts_through_a_cgi_pipe_are_those_of_any_handler(self):
+        self.assert_banned_after_three("/cgi/fault/rpc.cgi")
+
+    def test_verdicts_through_mod_fcgid_are_those_of_any_handler(self):
+        self.assert_banned_after_three("/fcgi/fault/rpc.cgi")
+
+    def assert_banned_after_three(self, path):
         src = self.addr()
         statuses = []
         for _ in range(4):
-            read = self.read_stream("/cgi/fault/rpc.cgi", src, 1 << 20, 10)
+            read = self.read_stream(path, src, 1 << 20, 10)
             statuses.append(read["status"])
         self.assertEqual(statuses[:3], [200, 200, 200], statuses)
         self.assertEqual(statuses[3], 403, statuses)

@@ -7,7 +7,8 @@ XRG_BUILD_PACKAGES=(
 )
 XRG_TEST_PACKAGES=(
   clang libclang-rt-14-dev libboost-test-dev
-  apache2 libapache2-mod-php php-fpm php-cli php-mysql php-xml mariadb-server wordpress
+  apache2 libapache2-mod-php libapache2-mod-fcgid php-fpm php-cli php-cgi php-mysql php-xml
+  mariadb-server wordpress
   ipset iptables iproute2 procps curl python3
   build-essential debhelper dpkg-dev fakeroot lintian
 )
