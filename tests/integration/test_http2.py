@@ -1,7 +1,9 @@
-"""The guard over HTTP/2 (h2c, prior knowledge, mod_http2) with a real HTTP/2 client
-(curl): the same verdicts and early deny as over HTTP/1.1, and an answer under way
-when its client is banned is cut off as one stream, not as the connection."""
+"""The guard over HTTP/2 (h2c, prior knowledge, mod_http2) with real HTTP/2 clients
+(curl; python3-h2 for streams on one connection): the same verdicts and early deny as
+over HTTP/1.1, and an answer under way when its client is banned is withheld on its
+own stream, not by closing the connection."""
 
+import json
 import os
 import subprocess
 import tempfile
@@ -11,6 +13,8 @@ from netns import SERVER_V4, wait_until
 from xrg_harness import MODULES_DIR, GuardedServer, count_lines, login_call, skip_unless_ready
 
 GUARDED = "guarded.test"
+HERE = os.path.dirname(os.path.abspath(__file__))
+SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, with python3-h2
 VHOSTS = {
     GUARDED: "XmlRpcGuard On",
     # mod_xrg_held_answer: a 403 fault passed on, its end held back until a flag.
@@ -94,6 +98,33 @@ class GuardOverHttp2(unittest.TestCase):
                                      f"client={src} "), 1)
         other = self.addr()
         self.assertEqual(self.h2(other, path="/index.html")[:2], (200, "2"))
+
+
+    def test_the_withheld_stream_ends_alone_and_the_connection_goes_on(self):
+        src = self.addr()
+        hold = f"hold-{src}"
+        argv = [SYSTEM_PYTHON, "-u", os.path.join(HERE, "h2_streams.py"), "--src", src,
+                "--host", SERVER_V4, "--authority", "held.test",
+                "--held-path", f"/xmlrpc.php?hold={hold}", "--body", self.bad_password,
+                "--other-path", "/index.html"]
+        client = self.net.start(self.net.client, argv, stdout=subprocess.PIPE, text=True)
+        try:
+            self.assertEqual(client.stdout.readline().strip(), "sent")
+            wait_until(lambda: self.server.flag_started(hold), timeout=10,
+                       what="the held answer under way")
+            for _ in range(3):  # meanwhile three more attempts ban the client
+                self.h2(src, body=self.bad_password)
+            self.server.flag(hold)
+            out, _ = client.communicate(timeout=60)
+        finally:
+            self.net.stop(client)
+        result = json.loads(out.strip().splitlines()[-1])
+        # Stream A: no result read, a 403 on its own stream; then stream B on the same
+        # connection is answered (the client is banned now: by httpd's early 403).
+        self.assertFalse(result["a"]["fault_read"], result)
+        self.assertEqual(result["a"]["status"], 403, result)
+        self.assertFalse(result["connection_closed"], result)
+        self.assertEqual(result["b"]["status"], 403, result)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ XRG_TEST_PACKAGES=(
   clang libclang-rt-14-dev libboost-test-dev
   apache2 libapache2-mod-php libapache2-mod-fcgid php-fpm php-cli php-cgi php-mysql php-xml
   mariadb-server wordpress
-  ipset iptables iproute2 procps curl python3
+  ipset iptables iproute2 procps curl python3 python3-h2
   build-essential debhelper dpkg-dev fakeroot lintian
 )
 
