@@ -88,6 +88,13 @@ void SaxPushParser::reset() noexcept {
 
 void SaxPushParser::stop(ScanStatus verdict) noexcept {
     if (status_ == ScanStatus::Incomplete) {
+        // An error libxml2 raised before this point fails the document, as the end of
+        // this chunk would report it (see parse()): deciding it here keeps the verdict
+        // the same wherever the body was split (the fuzzer found an early success
+        // after a bad processing instruction that depended on the split).
+        if (verdict == ScanStatus::Complete && context_ && context_->errNo != 0) {
+            verdict = ScanStatus::Malformed;
+        }
         status_ = verdict;
     }
     if (context_) {
@@ -105,6 +112,21 @@ void SaxPushParser::configure_as_php() noexcept {
     context_->replaceEntities = 1;
     context_->wellFormed = 0;
     context_->sax->initialized = 1;  // old-style SAX from here on
+    // Ours, after the options (which clear them): an error ends the scan where libxml2
+    // raises it, not at the end of whatever chunk it came in, so what was gathered does
+    // not depend on where the body was split. Nothing is printed.
+    context_->sax->error = &on_error;
+    context_->sax->fatalError = &on_error;
+    context_->sax->warning = &on_error;
+}
+
+// libxml2's error channel for old-style SAX. A warning that records no error number
+// (xmlWarningMsg) is no failure of xml_parse() and goes on.
+void SaxPushParser::on_error(void* self, const char*, ...) noexcept {
+    auto& parser = *static_cast<SaxPushParser*>(self);
+    if (parser.context_ && parser.context_->errNo != 0) {
+        parser.stop(ScanStatus::Malformed);
+    }
 }
 
 void SaxPushParser::parse(const char* bytes, std::size_t length, bool terminate) noexcept {

@@ -60,6 +60,7 @@ class SaxPushParser {
     static void end_element(void* self, const xmlChar* name) noexcept;
     static void characters(void* self, const xmlChar* text, int length) noexcept;
     static xmlEntityPtr get_entity(void* self, const xmlChar* name) noexcept;
+    static void on_error(void* self, const char* message, ...) noexcept;
     static void doctype(void* self, const xmlChar* name, const xmlChar* external_id,
                         const xmlChar* system_id) noexcept;
 
