@@ -21,22 +21,26 @@ std::string_view trim_end(std::string_view text) noexcept {
 }
 
 // preg_replace('/<\?xml.*?\?>/s', '', $window, 1)
-void remove_declaration(std::string& window) {
-    std::size_t start = window.find("<?xml");
-    if (start == std::string::npos) {
-        return;
+std::string_view remove_declaration(char* window, std::size_t size) noexcept {
+    std::string_view text(window, size);
+    std::size_t start = text.find("<?xml");
+    if (start == std::string_view::npos) {
+        return text;
     }
-    std::size_t end = window.find("?>", start + 5);
-    if (end != std::string::npos) {
-        window.erase(start, end + 2 - start);
+    std::size_t end = text.find("?>", start + 5);
+    if (end == std::string_view::npos) {
+        return text;
     }
+    std::size_t after = end + 2;
+    std::memmove(window + start, window + after, size - after);
+    return {window, size - (after - start)};
 }
 
 // preg_replace('/^<!DOCTYPE[^>]*+>/i', '', $window, 1)
-void remove_doctype(std::string& window) {
+std::string_view remove_doctype(std::string_view window) noexcept {
     constexpr std::string_view kDoctype = "<!DOCTYPE";
     if (window.size() < kDoctype.size()) {
-        return;
+        return window;
     }
     for (std::size_t i = 0; i < kDoctype.size(); ++i) {
         char c = window[i];
@@ -44,13 +48,14 @@ void remove_doctype(std::string& window) {
             c = static_cast<char>(c - 'a' + 'A');
         }
         if (c != kDoctype[i]) {
-            return;
+            return window;
         }
     }
     std::size_t end = window.find('>', kDoctype.size());
-    if (end != std::string::npos) {
-        window.erase(0, end + 1);
+    if (end != std::string_view::npos) {
+        window.remove_prefix(end + 1);
     }
+    return window;
 }
 
 // substr($m, 0, strcspn(substr($m, 0, 20), "> \t\r\n")) is one of IXR's three roots.
@@ -125,18 +130,25 @@ std::span<const char> IxrPreamble::fill_window(std::span<const char> bytes, std:
 // The window is whole, or the body ended inside it. When nothing follows it, its end
 // is the body's, and PHP's trim() has taken the white space there already.
 void IxrPreamble::settle_window(ByteSink& sink, bool ends_body) {
+    // The window moves to the stack (it is at most kDoctypeWindow bytes) and keeps its
+    // buffer for the next one: settling allocates nothing.
+    static_assert(kDeclarationWindow <= kDoctypeWindow && kRootWindow <= kDoctypeWindow);
+    std::array<char, kDoctypeWindow> buffer;
+    std::string_view gathered = window_;
     if (ends_body) {
-        window_.resize(trim_end(window_).size());
+        gathered = trim_end(gathered);
     }
-    std::string head = std::move(window_);
+    std::size_t size = std::min(gathered.size(), buffer.size());
+    std::memcpy(buffer.data(), gathered.data(), size);
     window_.clear();
+    std::string_view head(buffer.data(), size);
     switch (stage_) {
         case Stage::DeclarationWindow:
-            remove_declaration(head);
+            head = remove_declaration(buffer.data(), size);
             stage_ = Stage::TrimBeforeDoctype;
             break;
         case Stage::DoctypeWindow:
-            remove_doctype(head);
+            head = remove_doctype(head);
             stage_ = Stage::TrimBeforeRoot;
             break;
         default:

@@ -171,13 +171,31 @@ struct RequestScanner::Impl final : detail::XmlRpcReader, detail::ByteSink {
         }
     }
 
+    // Allocation-free for the usual request: the lists and the method name keep their
+    // memory for the next body, up to kKeptCalls entries (a large multicall's lists
+    // are freed, so a reused scanner stays small).
+    static constexpr std::size_t kKeptCalls = 64;
+
+    static void clear_calls(std::vector<std::string>& methods) {
+        if (methods.capacity() > kKeptCalls) {
+            methods = {};
+        } else {
+            methods.clear();
+        }
+    }
+
     void clear() {
         XmlRpcReader::clear();
         preamble.reset();
         parser.reset();
-        parameters = {};
-        first_parameter = {};
+        clear_calls(parameters.methods);
+        parameters.seen = 0;
+        clear_calls(first_parameter.methods);
+        first_parameter.seen = 0;
+        std::string method = std::move(result.method);
+        method.clear();
         result = {};
+        result.method = std::move(method);
         concluded = false;
     }
 
