@@ -10,13 +10,13 @@ not, and its files are left alone. Afterwards nothing of the module may be left 
 copy.
 """
 
-import ctypes
 import os
 import shutil
 import subprocess
 import tempfile
 import unittest
 
+import private_tree
 from netns import TestNet, wait_until
 from xrg_harness import Client, assert_dropped_by_kernel, copy_backend, login_call
 
@@ -41,33 +41,15 @@ LEFT_BEHIND = [
 CONTROL_SOCKET = "/var/run/apache2/xmlrpcguard.sock"
 
 
-# Copies (overlays whose upper layers live in the work directory) and empty directories
-# in the suite's own mount namespace.
+# Copies (overlays whose upper layers live in the work directory) in the suite's own
+# mount namespace (tests/lib/private_tree.py); Apache's runtime directories are empty.
 OVERLAID = ["/etc/apache2", "/usr/lib/apache2/modules", "/usr/local/sbin", "/var/lib"]
-EMPTIED = ["/run/apache2", "/run/lock/apache2", "/var/log/apache2"]
-CLONE_NEWNS = 0x00020000
 
 
 def private_apache_tree(workdir):
-    """Moves this process (and all it starts from now on) into a mount namespace of its
-    own where the Apache layout is a private copy; the namespace ends with the process.
-    Raises with the reason if that cannot be done."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(CLONE_NEWNS) != 0:
-        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS): no mount namespace of our own")
-    subprocess.run(["mount", "--make-rprivate", "/"], check=True, capture_output=True)
-    for i, path in enumerate(OVERLAID):
-        upper, work = os.path.join(workdir, f"upper{i}"), os.path.join(workdir, f"work{i}")
-        os.makedirs(upper)
-        os.makedirs(work)
-        subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
-                        f"lowerdir={path},upperdir={upper},workdir={work}", path],
-                       check=True, capture_output=True)
-    for path in EMPTIED:
-        # A runtime directory apache2ctl would make at its first start, if it is missing.
-        os.makedirs(path, exist_ok=True)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", path],
-                       check=True, capture_output=True)
+    """Moves this process into a mount namespace of its own where the Apache layout is
+    a private copy, without the machine's own module."""
+    private_tree.enter(workdir, OVERLAID)
     for path in LEFT_BEHIND + [SITE_FILE]:  # a module of the machine's: not in our copy
         if os.path.lexists(path):
             os.remove(path)
@@ -95,8 +77,7 @@ class InstallSuite(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        for path in reversed(OVERLAID + EMPTIED):  # in our namespace only
-            subprocess.run(["umount", "-l", path], capture_output=True)
+        private_tree.leave(OVERLAID)
         shutil.rmtree(cls.tree, ignore_errors=True)
 
     def test_install_guards_a_vhost_and_uninstall_leaves_nothing(self):

@@ -14,7 +14,6 @@ the copy: its files, the mods-enabled links, a2enmod's state, the sets, the rule
 /var/lib/apache2/xmlrpcguard, any file named after it in what the copy changed.
 """
 
-import ctypes
 import os
 import re
 import shutil
@@ -23,6 +22,7 @@ import subprocess
 import tempfile
 import unittest
 
+import private_tree as private_tree_lib
 from netns import TestNet, wait_until
 from xrg_harness import Client, assert_dropped_by_kernel, copy_backend, login_call
 
@@ -49,8 +49,6 @@ MACHINE_LEFTOVERS = [MODULE_SO, "/etc/apache2/mods-available/xmlrpcguard.load",
                      "/var/lib/xmlrpcguard", STATE_DIR, SITE_FILE]
 
 OVERLAID = ["/etc", "/usr", "/var"]
-EMPTIED = ["/run/apache2", "/run/lock/apache2", "/var/log/apache2"]
-CLONE_NEWNS = 0x00020000
 # invoke-rc.d may act on apache2 only (the maintainer scripts' reloads); every other
 # service stays held back, as this machine's own policy-rc.d holds them all.
 POLICY_RC_D = "#!/bin/sh\n[ \"$1\" = apache2 ] && exit 0\nexit 101\n"
@@ -76,26 +74,11 @@ def build_package(out, version=None, lintian=True):
 
 
 def private_tree(workdir):
-    """Moves this process (and what it starts from now on) into a mount namespace of its
-    own with /etc, /usr and /var as overlays and the Apache runtime directories empty.
-    Returns the overlays' upper directories (what the copy changed)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(CLONE_NEWNS) != 0:
-        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS): no mount namespace of our own")
-    subprocess.run(["mount", "--make-rprivate", "/"], check=True, capture_output=True)
-    uppers = {}
-    for i, path in enumerate(OVERLAID):
-        upper, work = os.path.join(workdir, f"upper{i}"), os.path.join(workdir, f"work{i}")
-        os.makedirs(upper)
-        os.makedirs(work)
-        subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
-                        f"lowerdir={path},upperdir={upper},workdir={work}", path],
-                       check=True, capture_output=True)
-        uppers[path] = upper
-    for path in EMPTIED:
-        os.makedirs(path, exist_ok=True)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", path],
-                       check=True, capture_output=True)
+    """Moves this process (and all it starts) into a mount namespace of its own with
+    /etc, /usr and /var as overlays and the Apache runtime directories empty, services
+    held back as during an image build. Returns the overlays' upper directories (what
+    the copy changed)."""
+    uppers = private_tree_lib.enter(workdir, OVERLAID)
     with open("/usr/sbin/policy-rc.d", "w") as f:
         f.write(POLICY_RC_D)
     os.chmod("/usr/sbin/policy-rc.d", 0o755)
@@ -172,8 +155,7 @@ class PackageSuite(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        for path in reversed(OVERLAID + EMPTIED):  # in our namespace only
-            subprocess.run(["umount", "-l", path], capture_output=True)
+        private_tree_lib.leave(OVERLAID)
         shutil.rmtree(getattr(cls, "tree", ""), ignore_errors=True)
         shutil.rmtree(getattr(cls, "dist", ""), ignore_errors=True)
 
