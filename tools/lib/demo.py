@@ -45,8 +45,9 @@ def actors(sandbox):
         Actor("IPv6 guesser", "2001:db8:7::10", "getusersblogs", True, count=20, pause=0.2),
         Actor("the blog's owner (right password)", "198.18.7.50", "getusersblogs", False, count=20,
               pause=0.3, password=sandbox.site.admin_password),
+        # WordPress fetches the source page before it answers a pingback: a patient client.
         Actor("a real pingback, then its retries", "198.18.7.51", "pingback", False, count=4,
-              pause=0.5, source=sandbox.fan_url, target=post),
+              pause=0.5, source=sandbox.fan_url, target=post, timeout=10),
     ]
 
 
@@ -79,8 +80,8 @@ class Show:
         if outcome == "dropped":
             return self.paint(RED, "no answer: the kernel drops its packets")
         if detail.startswith("read timed out"):
-            # Connected a moment before the kernel entry landed: its request is dropped.
-            return self.paint(RED, "no answer: the kernel ban landed as it connected")
+            # For an attacker: connected a moment before its kernel ban landed.
+            return self.paint(RED, "no answer in time (connected, then nothing)")
         return f"error: {detail}"
 
     def event(self, actor, event):
@@ -101,7 +102,7 @@ def follow(actor, show):
 def summary(actor, show):
     answered = [e for e in actor.events if e["outcome"] == "answered"]
     if not actor.hostile:
-        ok = all(e["outcome"] == "answered" for e in actor.events)
+        ok = not any(e["outcome"] in ("denied", "dropped") for e in actor.events)
         verdict = show.paint(GREEN, "never blocked") if ok else show.paint(RED, "BLOCKED")
         details = sorted({e["detail"] for e in answered})
         return f"{len(answered)} of {len(actor.events)} calls answered ({', '.join(details)}): {verdict}"
@@ -187,7 +188,8 @@ def main():
         sandbox.close()
         show.say("done: every process ended, namespaces (and their firewall rules) deleted")
     hostile_ok = all(a.events and a.events[-1]["outcome"] != "answered" for a in cast if a.hostile)
-    friendly_ok = all(all(e["outcome"] == "answered" for e in a.events) for a in cast if not a.hostile)
+    friendly_ok = all(not any(e["outcome"] in ("denied", "dropped") for e in a.events)
+                      for a in cast if not a.hostile)
     return 0 if hostile_ok and friendly_ok else 1
 
 
