@@ -88,19 +88,7 @@ class InstallSuite(unittest.TestCase):
         started_pid = None
         try:
             docroot = copy_backend(workdir)
-            with open(SITE_FILE, "w") as f:
-                f.write(f"""<VirtualHost *:80>
-  ServerName guarded.test
-  DocumentRoot {docroot}
-  <Directory {docroot}>
-    Require all granted
-  </Directory>
-  <IfModule xmlrpcguard_module>
-    XmlRpcGuard On
-  </IfModule>
-</VirtualHost>
-""")
-            subprocess.run(["a2ensite", "-q", SITE], check=True)
+            private_tree.enable_guarded_site(SITE, SITE_FILE, docroot)
             installed = net.run(net.server, [INSTALL], check=False)
             self.assertEqual(installed.returncode, 0, installed.stdout + installed.stderr)
             started_pid = wait_until(running_pid, timeout=15, what="apache2 started by graceful")

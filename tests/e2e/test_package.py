@@ -203,19 +203,7 @@ class PackageSuite(unittest.TestCase):
         started_pid = None
         try:
             docroot = copy_backend(workdir)
-            with open(SITE_FILE, "w") as f:
-                f.write(f"""<VirtualHost *:80>
-  ServerName guarded.test
-  DocumentRoot {docroot}
-  <Directory {docroot}>
-    Require all granted
-  </Directory>
-  <IfModule xmlrpcguard_module>
-    XmlRpcGuard On
-  </IfModule>
-</VirtualHost>
-""")
-            subprocess.run(["a2ensite", "-q", SITE], check=True)
+            private_tree_lib.enable_guarded_site(SITE, SITE_FILE, docroot)
             # apache2 runs before the package comes: the maintainer scripts' reload loads it.
             net.run(net.server, ["apache2ctl", "start"])
             started_pid = wait_until(running_pid, timeout=15, what="apache2 start")

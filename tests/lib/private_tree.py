@@ -36,6 +36,24 @@ def enter(workdir, overlaid, emptied=APACHE_RUNTIME):
     return uppers
 
 
+def enable_guarded_site(site, site_file, docroot):
+    """Debian's way, in the copy: a site guarded.test serving `docroot`, with the guard
+    On once the module is loaded, enabled with a2ensite."""
+    with open(site_file, "w") as f:
+        f.write(f"""<VirtualHost *:80>
+  ServerName guarded.test
+  DocumentRoot {docroot}
+  <Directory {docroot}>
+    Require all granted
+  </Directory>
+  <IfModule xmlrpcguard_module>
+    XmlRpcGuard On
+  </IfModule>
+</VirtualHost>
+""")
+    subprocess.run(["a2ensite", "-q", site], check=True)
+
+
 def leave(overlaid, emptied=APACHE_RUNTIME):
     """Unmounts the copy's layers (in this namespace only)."""
     for path in reversed(list(overlaid) + list(emptied)):
