@@ -38,7 +38,9 @@ def wait_until(condition, timeout=10.0, interval=0.02, what="condition"):
 
 class TestNet:
     def __init__(self, tag, client_addresses=("198.18.1.10", "198.18.1.11")):
-        self.tag = f"{tag}-{os.getpid()}"[:12]
+        # The pid leads, so that two runs of one suite (two checkouts at once) never share a
+        # namespace name however long the tag is.
+        self.tag = f"{os.getpid()}-{tag}"[:16]
         self.server = f"xrgs-{self.tag}"
         self.client = f"xrgc-{self.tag}"
         self.client_addresses = []
