@@ -40,8 +40,20 @@ enum class Counter : std::uint8_t {
     // Guarded POSTs whose peer is loopback or ignored, with no module naming another
     // client: never counted, and the sign of a proxy in front without mod_remoteip.
     PostsFromIgnoredPeers,
+    // XmlRpcGuardCluster (several servers through Redis). The children count their
+    // offence reports to the helper; the helper (alone) counts the rest and sets the
+    // two last ones, the link's state, with set().
+    ClusterReportsSent,       // offence reports handed to the helper
+    ClusterReportsDropped,    // not accepted (channel full, helper down): local windows still ban
+    ClusterOffencesSent,      // offences the helper added to Redis's shared windows
+    ClusterOffencesDropped,   // dropped from the helper's bounded queue, oldest first
+    ClusterBansPublished,     // bans this node's batches crossed in Redis
+    ClusterEntriesApplied,    // ban, unban, flush entries of the stream applied here
+    ClusterEntriesRefused,    // refused: malformed, protected, over the rate ceiling
+    ClusterConnected,         // 1 while the helper's link to Redis is up (set, not added)
+    ClusterStateSince,        // when the link last came up or went down (seconds since epoch)
 };
-inline constexpr std::size_t kCounterCount = 19;
+inline constexpr std::size_t kCounterCount = 28;
 
 struct CounterInfo {
     std::string_view name;  // snake_case, the JSON key and the metric's stem
@@ -61,6 +73,8 @@ class GuardCounters {
     static GuardCounters attach(void* base, std::size_t bytes);
 
     void add(Counter counter, std::uint64_t n = 1) noexcept;
+    // For the two cluster gauges, which only the helper writes.
+    void set(Counter counter, std::uint64_t value) noexcept;
     CounterValues read() const noexcept;
     // Seconds since the epoch when the region was formatted.
     std::int64_t since() const noexcept;

@@ -37,6 +37,9 @@ StatusReport gather_status(const WindowTable& table, const GuardCounters* counte
                            StatusLimits limits = {}, BanTimePolicy ban_policy = {});
 
 std::string status_json(const StatusReport& report);
+// "cluster: connected since 2026-11-30T06:00:00Z" (or disconnected); empty without
+// XmlRpcGuardCluster. Said by the status page, its JSON and xmlrpcguardctl status.
+std::string cluster_state(const StatusReport& report);
 std::string status_metrics(const StatusReport& report);
 std::string status_html(const StatusReport& report);
 

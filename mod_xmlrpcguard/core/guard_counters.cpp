@@ -39,6 +39,18 @@ constexpr std::array<CounterInfo, kCounterCount> kInfo{{
     {"posts_from_ignored_peers",
      "guarded POSTs from a loopback or ignored peer with no forwarded client address: not "
      "counted (a proxy in front without mod_remoteip?)"},
+    {"cluster_reports_sent", "offence reports handed to the ban helper for the cluster's windows"},
+    {"cluster_reports_dropped",
+     "offence reports the helper's channel refused (the local window still bans)"},
+    {"cluster_offences_sent", "offences the ban helper added to the cluster's windows in Redis"},
+    {"cluster_offences_dropped",
+     "offences dropped from the ban helper's bounded queue while Redis was away, oldest first"},
+    {"cluster_bans_published", "bans this node's offences decided in Redis, published to the fleet"},
+    {"cluster_entries_applied", "ban, unban and flush entries of the cluster stream applied here"},
+    {"cluster_entries_refused",
+     "cluster stream entries refused: malformed, a protected address, over the rate ceiling"},
+    {"cluster_connected", "1 while the ban helper's link to Redis is up, else 0"},
+    {"cluster_state_since", "when the link to Redis last came up or went down (epoch seconds)"},
 }};
 
 }  // namespace
@@ -87,6 +99,10 @@ GuardCounters GuardCounters::attach(void* base, std::size_t bytes) {
 
 void GuardCounters::add(Counter counter, std::uint64_t n) noexcept {
     block_->values[static_cast<std::size_t>(counter)].fetch_add(n, std::memory_order_relaxed);
+}
+
+void GuardCounters::set(Counter counter, std::uint64_t value) noexcept {
+    block_->values[static_cast<std::size_t>(counter)].store(value, std::memory_order_relaxed);
 }
 
 CounterValues GuardCounters::read() const noexcept {

@@ -160,6 +160,16 @@ StatusReport gather_status(const WindowTable& table, const GuardCounters* counte
     return report;
 }
 
+std::string cluster_state(const StatusReport& report) {
+    auto since = report.counters[static_cast<std::size_t>(Counter::ClusterStateSince)];
+    if (since == 0) {
+        return {};  // no XmlRpcGuardCluster, or the helper has not tried yet
+    }
+    bool up = report.counters[static_cast<std::size_t>(Counter::ClusterConnected)] != 0;
+    return std::string("cluster: ") + (up ? "connected since " : "disconnected since ") +
+           utc_time(static_cast<std::int64_t>(since));
+}
+
 std::string status_json(const StatusReport& report) {
     std::string out = "{\"now\":";
     append_json_string(out, utc_time(report.now));
@@ -172,6 +182,10 @@ std::string status_json(const StatusReport& report) {
            ",\"increment\":" + (policy.increment ? "true" : "false") +
            ",\"factor\":" + factor_text(policy.factor) + ",\"max\":" + number(policy.max) +
            ",\"jitter\":" + number(policy.jitter) + "}";
+    if (std::string cluster = cluster_state(report); !cluster.empty()) {
+        out += ",\"cluster\":";
+        append_json_string(out, cluster);
+    }
     out += ",\"counters\":{";
     for (std::size_t i = 0; i < kCounterCount; ++i) {
         if (i) {
@@ -286,6 +300,33 @@ std::string status_metrics(const StatusReport& report) {
              "never counted (a proxy in front without mod_remoteip?).",
              c(Counter::PostsFromIgnoredPeers));
 
+    if (c(Counter::ClusterStateSince)) {
+        m.single("xmlrpcguard_cluster_connected", "gauge",
+                 "1 while the ban helper's link to Redis (XmlRpcGuardCluster) is up, else 0.",
+                 c(Counter::ClusterConnected));
+        m.single("xmlrpcguard_cluster_state_since_seconds", "gauge",
+                 "When the link to Redis last came up or went down, in seconds since the epoch.",
+                 c(Counter::ClusterStateSince));
+        m.family("xmlrpcguard_cluster_offences_total", "counter",
+                 "Offences on their way to the cluster's windows in Redis, by fate.");
+        m.sample("xmlrpcguard_cluster_offences_total", "result=\"reported\"",
+                 c(Counter::ClusterReportsSent));
+        m.sample("xmlrpcguard_cluster_offences_total", "result=\"report_dropped\"",
+                 c(Counter::ClusterReportsDropped));
+        m.sample("xmlrpcguard_cluster_offences_total", "result=\"sent\"",
+                 c(Counter::ClusterOffencesSent));
+        m.sample("xmlrpcguard_cluster_offences_total", "result=\"dropped\"",
+                 c(Counter::ClusterOffencesDropped));
+        m.single("xmlrpcguard_cluster_bans_published_total", "counter",
+                 "Bans this node's offences decided in Redis.", c(Counter::ClusterBansPublished));
+        m.family("xmlrpcguard_cluster_entries_total", "counter",
+                 "Entries of the cluster's ban stream, by fate here.");
+        m.sample("xmlrpcguard_cluster_entries_total", "result=\"applied\"",
+                 c(Counter::ClusterEntriesApplied));
+        m.sample("xmlrpcguard_cluster_entries_total", "result=\"refused\"",
+                 c(Counter::ClusterEntriesRefused));
+    }
+
     const TableStats& t = report.table;
     m.single("xmlrpcguard_banned_addresses", "gauge", "Addresses banned right now.", t.banned);
     m.single("xmlrpcguard_table_capacity", "gauge", "Addresses the shared table can hold.",
@@ -376,6 +417,11 @@ std::string status_html(const StatusReport& report) {
                " of clients named by a proxy's header (their packets come from the proxy), " +
                number(c(Counter::BansKernelOffHttpdOnly)) +
                " in vhosts with XmlRpcGuardKernelBan Off.</p>\n";
+    }
+    if (std::string cluster = cluster_state(report); !cluster.empty()) {
+        out += "<p><b>";
+        append_html(out, cluster);
+        out += "</b></p>\n";
     }
     if (c(Counter::PostsFromIgnoredPeers)) {
         out += "<p><b>" + number(c(Counter::PostsFromIgnoredPeers)) +

@@ -155,6 +155,9 @@ std::string ControlService::status(std::int64_t now) {
     out += "table_evictions " + std::to_string(t.evictions) + "\n";
     out += "table_refused_records " + std::to_string(t.refused_full) + "\n";
     out += "table_lock_recoveries " + std::to_string(t.lock_recoveries) + "\n";
+    if (std::string cluster = cluster_state(report); !cluster.empty()) {
+        out += "cluster " + cluster.substr(cluster.find(' ') + 1) + "\n";
+    }
     return out;
 }
 

@@ -50,7 +50,8 @@ void HelperLoop::turn(std::chrono::milliseconds longest_wait) {
         control_ && settings_.control_fd >= 0 && clients_.size() < settings_.max_clients;
     watched.push_back({listening ? settings_.control_fd : -1, POLLIN, 0});
     watched.push_back({settings_.stop_fd, POLLIN, 0});
-    constexpr std::size_t kFirstClient = 3;
+    watched.push_back({extension_ ? extension_->poll_fd() : -1, POLLIN, 0});
+    constexpr std::size_t kFirstClient = 4;
     auto now = Clock::now();
     auto wake = std::min(now + longest_wait, next_reconcile_);
     if (save_) {
@@ -74,6 +75,9 @@ void HelperLoop::turn(std::chrono::milliseconds longest_wait) {
         }
         if (watched[2].revents != 0) {
             stop_requested_ = true;
+        }
+        if (watched[3].revents & POLLIN) {
+            extension_->on_ready(wall_seconds_());
         }
         for (std::size_t i = kFirstClient; i < watched.size(); ++i) {
             // accept_clients() appended after the poll set was made: index by position.
@@ -111,11 +115,15 @@ void HelperLoop::turn(std::chrono::milliseconds longest_wait) {
 // A bounded number per turn, so that a flood on the channel (over the rate ceiling
 // anyway) cannot keep the control clients waiting.
 void HelperLoop::drain_channel() {
-    std::byte message[kBanMessageSize + 1];
+    std::byte message[std::max<std::size_t>(kBanMessageSize, 64) + 1];
     for (std::size_t i = 0; i < settings_.max_messages_per_turn; ++i) {
         ssize_t length = recv(settings_.channel_fd, message, sizeof message, MSG_DONTWAIT);
         if (length < 0) {
             return;
+        }
+        std::span<const std::byte> datagram(message, static_cast<std::size_t>(length));
+        if (extension_ && extension_->on_datagram(datagram, wall_seconds_())) {
+            continue;
         }
         std::string error;
         auto verdict = helper_.on_message(
@@ -162,6 +170,9 @@ void HelperLoop::serve(ControlConnection& client) {
     }
     if (command.changes_state()) {
         events_.control_command(client.uid(), command.to_string(), first_line(answer));
+        if (extension_) {
+            extension_->on_command(command, answer, wall_seconds_());
+        }
         save_now();  // at once: an unban must not come back from an older file after a crash
     }
     client.answer(std::move(answer));

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -34,6 +35,22 @@ class HelperEvents {
 
   protected:
     ~HelperEvents() = default;
+};
+
+// A duty the loop carries besides its own (the cluster link, XmlRpcGuardCluster):
+// datagrams of the children's channel that are not ban messages, one descriptor the
+// loop polls, and the operator's state-changing commands once executed.
+class HelperExtension {
+  public:
+    // True when the datagram was the extension's (it judges it itself).
+    virtual bool on_datagram(std::span<const std::byte> datagram, std::int64_t now) = 0;
+    virtual int poll_fd() const = 0;  // -1: none
+    virtual void on_ready(std::int64_t now) = 0;
+    virtual void on_command(const ControlCommand& command, std::string_view answer,
+                            std::int64_t now) = 0;
+
+  protected:
+    ~HelperExtension() = default;
 };
 
 struct HelperLoopSettings {
@@ -71,6 +88,9 @@ class HelperLoop {
     void set_saver(std::function<void()> save) { save_ = std::move(save); }
     void save_now();
 
+    // At most one; null: none. Not owned.
+    void set_extension(HelperExtension* extension) { extension_ = extension; }
+
     // stop_fd became readable: the owner saves and exits.
     bool stop_requested() const noexcept { return stop_requested_; }
 
@@ -90,6 +110,7 @@ class HelperLoop {
     std::vector<ControlConnection> clients_;
     Clock::time_point next_reconcile_;
     std::function<void()> save_;
+    HelperExtension* extension_ = nullptr;
     bool changed_ = false;
     bool stop_requested_ = false;
     Clock::time_point last_save_;

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "redis_url.hpp"
 #include "xmlrpcguard/durations.hpp"
 
 namespace xmlrpcguard::httpd {
@@ -317,6 +318,35 @@ const char* set_ipv6_prefix(cmd_parms* cmd, void*, const char* value) {
     return nullptr;
 }
 
+// XmlRpcGuardCluster redis://[user:password@]host[:port][/db] [key-prefix]
+const char* set_cluster(cmd_parms* cmd, void*, const char* url, const char* prefix) {
+    if (const char* error = server_only(cmd)) {
+        return error;
+    }
+    std::string why;
+    if (!parse_redis_url(url, why)) {
+        return refuse(cmd, url, apr_pstrdup(cmd->pool, why.c_str()));
+    }
+    if (prefix && !valid_redis_key_prefix(prefix)) {
+        return refuse(cmd, prefix,
+                      "expected a key prefix of 1-64 letters, digits, ':', '_', '-', '.'");
+    }
+    config_of(cmd).cluster_url = url;
+    config_of(cmd).cluster_prefix = prefix ? prefix : kDefaultRedisKeyPrefix;
+    return nullptr;
+}
+
+const char* set_cluster_password_file(cmd_parms* cmd, void*, const char* value) {
+    if (const char* error = server_only(cmd)) {
+        return error;
+    }
+    if (value[0] != '/' || std::strlen(value) > 1000) {
+        return refuse(cmd, value, "expected an absolute file path (at most 1000 bytes)");
+    }
+    config_of(cmd).cluster_password_file = value;
+    return nullptr;
+}
+
 void* offset(std::size_t field) {
     return reinterpret_cast<void*>(field);
 }
@@ -376,6 +406,12 @@ const command_rec kDirectives[] = {
     AP_INIT_TAKE1("XmlRpcGuardStateFile", as_cmd(set_state_file), nullptr, RSRC_CONF,
                   "PATH | none: where the ban helper keeps bans and counts across stops "
                   "(server-wide; default /var/lib/apache2/xmlrpcguard/state)"),
+    AP_INIT_TAKE12("XmlRpcGuardCluster", as_cmd(set_cluster), nullptr, RSRC_CONF,
+                   "redis://[user:password@]host[:port][/db] [key-prefix]: share offences and "
+                   "bans with the other nodes through Redis (server-wide; default: alone)"),
+    AP_INIT_TAKE1("XmlRpcGuardClusterPasswordFile", as_cmd(set_cluster_password_file), nullptr,
+                  RSRC_CONF,
+                  "PATH: the Redis password, read by the ban helper as root (server-wide)"),
     {nullptr, nullptr, nullptr, 0, RAW_ARGS, nullptr},
 };
 
@@ -422,6 +458,9 @@ void* merge_server_config(apr_pool_t* pool, void* base_config, void* add_config)
     merged->ipset6 = base.ipset6;
     merged->control_socket = base.control_socket;
     merged->control_group = base.control_group;
+    merged->cluster_url = base.cluster_url;
+    merged->cluster_prefix = base.cluster_prefix;
+    merged->cluster_password_file = base.cluster_password_file;
     return merged;
 }
 
@@ -434,6 +473,17 @@ bool check_control_group(server_rec* main_server) noexcept {
                  "XRG0006: XmlRpcGuardControlGroup: invalid value: it names httpd's own Group "
                  "(gid %ld), which PHP runs as too; control is for administrators only",
                  group);
+    return false;
+}
+
+bool check_cluster(server_rec* main_server) noexcept {
+    const ServerConfig& config = httpd::config_of(main_server);
+    if (!config.cluster_url || config.ipset4 || !config.ipset_given) {
+        return true;
+    }
+    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, main_server,
+                 "XRG0400: XmlRpcGuardCluster: only the ban helper speaks to Redis, and "
+                 "XmlRpcGuardIPSet none runs no helper");
     return false;
 }
 

@@ -64,6 +64,10 @@ struct ServerConfig {
     std::int64_t ban_max;        // per vhost
     std::int64_t ban_jitter;     // per vhost; 0 = none
     const char* state_file;      // server-wide: nullptr = unset, "" after "none"
+    // Server-wide, XmlRpcGuardCluster: nullptr = one node alone (the default).
+    const char* cluster_url;            // redis://..., checked at configuration time
+    const char* cluster_prefix;         // Redis key prefix
+    const char* cluster_password_file;  // read by the helper as root; nullptr = none
 
     WindowRule rule() const noexcept {
         return {static_cast<std::uint32_t>(findtime), static_cast<std::uint32_t>(maxretry)};
@@ -88,6 +92,10 @@ void* merge_server_config(apr_pool_t* pool, void* base, void* add);
 // False (and an error logged that names the directive) when XmlRpcGuardControlGroup
 // names httpd's own Group: on Debian that is also PHP's, and control is for admins.
 bool check_control_group(server_rec* main_server) noexcept;
+
+// False (and an error logged that names the directive) when XmlRpcGuardCluster is
+// set but no ban helper would run to speak to Redis (XmlRpcGuardIPSet none).
+bool check_cluster(server_rec* main_server) noexcept;
 
 // Fills every still-unset value of every server with its default.
 void resolve_defaults(server_rec* main_server);

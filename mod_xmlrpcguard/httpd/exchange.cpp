@@ -13,6 +13,7 @@
 #include "log.hpp"
 #include "table_shm.hpp"
 #include "xmlrpcguard/ban_time.hpp"
+#include "xmlrpcguard/offence_report.hpp"
 
 namespace xmlrpcguard::httpd {
 
@@ -125,6 +126,21 @@ Offences judge_exchange(GuardedExchange& exchange) {
     return judge(seen);
 }
 
+// XmlRpcGuardCluster: the offences also go to the fleet's window, through the helper
+// (one datagram, never waited for). Only those the kernel may act on: a forwarded
+// client's or a KernelBan Off vhost's bans stay in this httpd.
+void report_to_cluster(const GuardedExchange& exchange, const Verdict& verdict,
+                       BanReason reason) {
+    const ServerConfig& config = exchange.config;
+    if (!config.cluster_url || config.mode != GuardMode::On || exchange.forwarded ||
+        config.kernel_ban == 0) {
+        return;
+    }
+    send_offences(offence_report(exchange.key, static_cast<unsigned>(config.ipv6_prefix),
+                                 verdict.offences.total(), config.rule(),
+                                 static_cast<std::uint32_t>(config.bantime), reason));
+}
+
 }  // namespace
 
 bool conclude(GuardedExchange& exchange) {
@@ -149,6 +165,7 @@ bool conclude(GuardedExchange& exchange) {
     bool banned_meanwhile = config.mode == GuardMode::On && table->banned(exchange.key, now);
     verdict.outcome = table->record(exchange.key, now, verdict.offences.total(), config.rule());
     log_offences(exchange, verdict);
+    report_to_cluster(exchange, verdict, reason_of(verdict.main_kind));
     if (!verdict.outcome.reached) {
         return banned_meanwhile;
     }

@@ -22,9 +22,12 @@
 #include <cerrno>
 #include <chrono>
 #include <exception>
+#include <memory>
 #include <optional>
+#include <cstdio>
 #include <string>
 
+#include "cluster_node.hpp"
 #include "config.hpp"
 #include "control_socket.hpp"
 #include "glue.hpp"
@@ -324,6 +327,148 @@ void log_loaded(server_rec* s, const StateFile& file, const StateFile::Loaded& l
     }
 }
 
+// XmlRpcGuardCluster's events, as log lines (XRG0401-XRG0408). Called from the
+// link's threads too: ap_log_error writes one line with one write().
+class ClusterLog final : public ClusterNodeEvents {
+  public:
+    ClusterLog(server_rec* s, std::string where) : s_(s), where_(std::move(where)) {}
+
+    void link_up() override {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s_, "XRG0401: cluster: connected to Redis %s",
+                     where_.c_str());
+    }
+    void link_down(std::string_view why) override {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s_,
+                     "XRG0402: cluster: disconnected from Redis %s (%.*s): this node bans on its "
+                     "own windows meanwhile, and retries",
+                     where_.c_str(), static_cast<int>(why.size()), why.data());
+    }
+    void offences_dropped(std::uint64_t total) override {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s_,
+                     "XRG0403: cluster: offence queue full while Redis is away: %" APR_UINT64_T_FMT
+                     " oldest offences dropped so far (local windows still ban)",
+                     total);
+    }
+    void entry(const ClusterEntry& entry, ClusterOutcome outcome, std::string_view why) override {
+        std::string text = describe(entry);
+        if (outcome == ClusterOutcome::Applied || outcome == ClusterOutcome::Unchanged ||
+            outcome == ClusterOutcome::Expired || outcome == ClusterOutcome::Skipped) {
+            ap_log_error(APLOG_MARK, outcome == ClusterOutcome::Applied ? APLOG_INFO : APLOG_DEBUG,
+                         0, s_, "XRG0404: cluster: %s -> %s", text.c_str(), to_string(outcome));
+        } else if (worth_logging(refused_)) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s_,
+                         "XRG0405: cluster: stream entry refused: %s -> %s (%.*s)", text.c_str(),
+                         to_string(outcome), static_cast<int>(why.size()), why.data());
+        }
+    }
+    void report_refused(std::string_view why) override {
+        if (worth_logging(reports_)) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s_,
+                         "XRG0406: cluster: offence report from a child refused (%.*s)",
+                         static_cast<int>(why.size()), why.data());
+        }
+    }
+
+  private:
+    // The entry's fields, escaped: they come from Redis, which anyone with its password
+    // may write.
+    static std::string describe(const ClusterEntry& entry) {
+        std::string out = "id=" + entry.id;
+        for (const auto& [name, value] : entry.fields) {
+            out += ' ';
+            for (char c : name + "=" + value) {
+                bool plain = c > 0x20 && c < 0x7f && c != '\\' && c != '"';
+                if (plain) {
+                    out += c;
+                } else {
+                    char hex[5];
+                    std::snprintf(hex, sizeof hex, "\\x%02x", static_cast<unsigned char>(c));
+                    out += hex;
+                }
+            }
+        }
+        return out;
+    }
+
+    server_rec* s_;
+    std::string where_;
+    std::uint64_t refused_ = 0, reports_ = 0;
+};
+
+// The longest XmlRpcGuardBanTime (or BanTimeMax, with the increment) of any server:
+// a node with no stream position reads back that far, so that no running ban is missed.
+std::uint32_t longest_bantime(server_rec* main_server) {
+    std::int64_t longest = 0;
+    for (server_rec* s = main_server; s; s = s->next) {
+        const ServerConfig& c = config_of(s);
+        longest = std::max({longest, c.bantime, c.ban_increment == 1 ? c.ban_max : 0});
+    }
+    return static_cast<std::uint32_t>(std::clamp<std::int64_t>(longest, 1, UINT32_MAX));
+}
+
+// Read as full root, before the privileges go: the file may be root's 0600.
+std::string g_cluster_password;
+
+void read_cluster_password(server_rec* s) {
+    const char* path = config_of(s).cluster_password_file;
+    if (!path) {
+        return;
+    }
+    FILE* file = std::fopen(path, "re");
+    char buffer[512] = {};
+    std::size_t length = file ? std::fread(buffer, 1, sizeof buffer - 1, file) : 0;
+    if (file) {
+        std::fclose(file);
+    }
+    std::string_view text(buffer, length);
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) {
+        text.remove_suffix(1);
+    }
+    if (!file || text.empty()) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, errno, s,
+                     "XRG0407: cluster: XmlRpcGuardClusterPasswordFile %s cannot be read or is "
+                     "empty: connecting without a password",
+                     path);
+    }
+    g_cluster_password = text;
+}
+
+std::unique_ptr<ClusterNode> start_cluster(server_rec* s, WindowTable table, BanHelper& helper,
+                                           std::unique_ptr<ClusterLog>& log) {
+    const ServerConfig& config = config_of(s);
+    std::string why;
+    auto endpoint = parse_redis_url(config.cluster_url, why);
+    if (!endpoint) {
+        return nullptr;  // configtest refused it already
+    }
+    if (!g_cluster_password.empty()) {
+        endpoint->password = g_cluster_password;
+    }
+    ClusterNodeSettings settings;
+    settings.link.endpoint = *endpoint;
+    settings.link.key_prefix = config.cluster_prefix;
+    settings.link.node = ClusterNode::make_node_name();
+    settings.link.catch_up_seconds = longest_bantime(s);
+    if (config.state_file && *config.state_file) {
+        settings.resume_file = std::string(config.state_file) + ".cluster";
+    }
+    settings.ipv6_prefix = static_cast<unsigned>(config.ipv6_prefix);
+    settings.default_bantime = static_cast<std::uint32_t>(config.bantime);
+    std::string where = endpoint->host + ":" + std::to_string(endpoint->port) + "/" +
+                        std::to_string(endpoint->db) + " prefix " + config.cluster_prefix +
+                        " as node " + settings.link.node;
+    log = std::make_unique<ClusterLog>(s, where);
+    std::string resume = settings.resume_file.empty()
+                             ? std::string()
+                             : ClusterNode::load_resume(settings.resume_file);
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
+                 "XRG0408: cluster: node %s, Redis %s:%d, reading the ban stream from %s",
+                 settings.link.node.c_str(), endpoint->host.c_str(), endpoint->port,
+                 resume.empty() ? "the start of the longest bantime" : resume.c_str());
+    return std::make_unique<ClusterNode>(std::move(settings), table, helper, shared_counters(),
+                                         *log);
+}
+
 [[noreturn]] void serve(server_rec* s, pid_t parent, bool has_control, bool load_state,
                         int stop_fd) {
     const ServerConfig& config = config_of(s);
@@ -354,6 +499,12 @@ void log_loaded(server_rec* s, const StateFile& file, const StateFile::Loaded& l
     LoggedEvents events(s);
     HelperLoop loop(helper, control ? &*control : nullptr, table ? &*table : nullptr, events,
                     settings, wall_seconds);
+    std::unique_ptr<ClusterLog> cluster_log;
+    std::unique_ptr<ClusterNode> cluster;
+    if (table && config.cluster_url) {
+        cluster = start_cluster(s, *table, helper, cluster_log);
+        loop.set_extension(cluster.get());
+    }
     std::optional<StateFile> state;
     if (table && config.state_file && *config.state_file) {
         state.emplace(config.state_file);
@@ -383,6 +534,7 @@ void log_loaded(server_rec* s, const StateFile& file, const StateFile::Loaded& l
         loop.turn(std::chrono::seconds(1));
     }
     loop.save_now();
+    cluster.reset();  // its threads joined, its stream position saved
     _exit(0);
 }
 
@@ -399,6 +551,7 @@ void log_loaded(server_rec* s, const StateFile& file, const StateFile::Loaded& l
     close_range(has_control ? kControlFd + 1 : kChannelFd + 1, ~0U,
                 0);                                    // listeners, logs, the parent's ends
     prepare_state_directory(config_of(s).state_file);  // as full root, before the drop
+    read_cluster_password(s);
     if (const char* failed_step = drop_privileges()) {
         ap_log_error(APLOG_MARK, APLOG_ERR, errno, s,
                      "XRG0202: ban helper cannot keep CAP_NET_ADMIN (%s): bans stay "
@@ -569,6 +722,18 @@ void send_ban(const Address& key, unsigned ipv6_prefix, std::uint32_t seconds) n
     bool sent = send(g_helper.child_end, message.data(), message.size(),
                      MSG_DONTWAIT | MSG_NOSIGNAL) == static_cast<ssize_t>(message.size());
     count(sent ? Counter::HelperMessagesSent : Counter::HelperMessagesDropped);
+}
+
+void send_offences(const OffenceReport& report) noexcept {
+    if (g_helper.child_end < 0) {
+        return;
+    }
+    OffenceMessage message = encode(report);
+    // Full channel or helper between restarts: lost to the fleet, never to this node,
+    // whose own window counted the offences already.
+    bool sent = send(g_helper.child_end, message.data(), message.size(),
+                     MSG_DONTWAIT | MSG_NOSIGNAL) == static_cast<ssize_t>(message.size());
+    count(sent ? Counter::ClusterReportsSent : Counter::ClusterReportsDropped);
 }
 
 }  // namespace xmlrpcguard::httpd

@@ -26,7 +26,7 @@ namespace {
 // After the configuration is read, also under `apachectl configtest`: what no single
 // directive can check alone.
 int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* s) noexcept {
-    return check_control_group(s) ? OK : HTTP_INTERNAL_SERVER_ERROR;
+    return check_control_group(s) && check_cluster(s) ? OK : HTTP_INTERNAL_SERVER_ERROR;
 }
 
 // The parent, after every (re)read of the configuration: defaults filled in, and

@@ -1,0 +1,194 @@
+#include "cluster_node.hpp"
+
+#include <fcntl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "xmlrpcguard/durations.hpp"
+
+namespace xmlrpcguard {
+
+namespace {
+
+bool stream_id(std::string_view id) {
+    auto dash = id.find('-');
+    auto digits = [](std::string_view part) {
+        return !part.empty() && part.size() <= 20 &&
+               std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
+    };
+    return dash != std::string_view::npos && digits(id.substr(0, dash)) &&
+           digits(id.substr(dash + 1));
+}
+
+void add(GuardCounters* counters, Counter which) {
+    if (counters) {
+        counters->add(which);
+    }
+}
+
+}  // namespace
+
+ClusterNode::ClusterNode(ClusterNodeSettings settings, WindowTable table, BanHelper& helper,
+                         GuardCounters* counters, ClusterNodeEvents& events)
+    : settings_(std::move(settings)),
+      helper_(helper),
+      counters_(counters),
+      events_(events),
+      applier_(table, helper, settings_.link.node),
+      saved_at_(std::chrono::steady_clock::now()) {
+    if (settings_.link.resume_from.empty() && !settings_.resume_file.empty()) {
+        settings_.link.resume_from = load_resume(settings_.resume_file);
+    }
+    last_id_ = settings_.link.resume_from;
+    link_ = std::make_unique<ClusterLink>(settings_.link, counters_, events_);
+}
+
+ClusterNode::~ClusterNode() {
+    link_.reset();
+    save_resume();
+}
+
+bool ClusterNode::on_datagram(std::span<const std::byte> datagram, std::int64_t) {
+    if (!looks_like_offence(datagram)) {
+        return false;
+    }
+    auto report = decode_offence(datagram);
+    if (!report) {
+        events_.report_refused("malformed");
+        return true;
+    }
+    BanRequest request{report->key, report->prefix, report->bantime};
+    if (helper_.is_protected(request)) {
+        events_.report_refused("a protected address");
+        return true;
+    }
+    link_->offer(*report);
+    return true;
+}
+
+void ClusterNode::on_ready(std::int64_t now) {
+    for (const ClusterEntry& entry : link_->take()) {
+        std::string why;
+        ClusterOutcome outcome = applier_.apply(entry, now, why);
+        switch (outcome) {
+            case ClusterOutcome::Applied:
+            case ClusterOutcome::Failed:  // the table holds it; the reconcile retries
+                add(counters_, Counter::ClusterEntriesApplied);
+                break;
+            case ClusterOutcome::Malformed:
+            case ClusterOutcome::Protected:
+            case ClusterOutcome::OverRate:
+                add(counters_, Counter::ClusterEntriesRefused);
+                break;
+            default:
+                break;
+        }
+        events_.entry(entry, outcome, why);
+        last_id_ = entry.id;
+        unsaved_ = true;
+    }
+    if (unsaved_ && std::chrono::steady_clock::now() - saved_at_ > std::chrono::seconds(2)) {
+        save_resume();
+    }
+}
+
+void ClusterNode::on_command(const ControlCommand& command, std::string_view answer,
+                             std::int64_t now) {
+    if (!answer.starts_with("ok")) {
+        return;  // refused here: nothing for the others either
+    }
+    using Verb = ControlCommand::Verb;
+    ClusterCommand out;
+    if (command.verb == Verb::Flush) {
+        out.op = ClusterCommand::Op::Flush;
+        link_->publish(std::move(out));
+        return;
+    }
+    if (command.verb != Verb::Ban && command.verb != Verb::Unban) {
+        return;
+    }
+    auto parsed = Address::parse(command.address);
+    if (!parsed) {
+        return;
+    }
+    unsigned prefix = settings_.ipv6_prefix;
+    Address key = parsed->offender_key(prefix);
+    out.address = key.to_string();
+    out.prefix = key.is_ipv4() ? 32 : prefix;
+    if (command.verb == Verb::Unban) {
+        out.op = ClusterCommand::Op::Unban;
+    } else {
+        std::uint32_t seconds = settings_.default_bantime;
+        if (!command.duration.empty()) {
+            seconds = parse_duration(command.duration).value_or(seconds);
+        }
+        out.op = ClusterCommand::Op::Ban;
+        out.until = now + seconds;
+    }
+    link_->publish(std::move(out));
+}
+
+void ClusterNode::save_resume() {
+    saved_at_ = std::chrono::steady_clock::now();
+    if (!unsaved_ || settings_.resume_file.empty() || !stream_id(last_id_)) {
+        return;
+    }
+    unsaved_ = false;
+    std::string temporary = settings_.resume_file + ".tmp";
+    unlink(temporary.c_str());
+    int fd = open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        return;
+    }
+    std::string text = last_id_ + "\n";
+    bool ok = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+    ok = close(fd) == 0 && ok;
+    if (!ok || rename(temporary.c_str(), settings_.resume_file.c_str()) != 0) {
+        unlink(temporary.c_str());
+    }
+}
+
+std::string ClusterNode::load_resume(const std::string& path) {
+    int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        return {};
+    }
+    struct stat about {};
+    char buffer[64] = {};
+    ssize_t length = -1;
+    if (fstat(fd, &about) == 0 && S_ISREG(about.st_mode) && about.st_uid == 0 &&
+        (about.st_mode & 022) == 0) {
+        length = read(fd, buffer, sizeof buffer - 1);
+    }
+    close(fd);
+    std::string_view text(buffer, static_cast<std::size_t>(std::max<ssize_t>(0, length)));
+    while (!text.empty() && text.back() == '\n') {
+        text.remove_suffix(1);
+    }
+    return stream_id(text) ? std::string(text) : std::string();
+}
+
+std::string ClusterNode::make_node_name() {
+    char host[65] = {};
+    gethostname(host, sizeof host - 1);
+    std::string name;
+    for (char c : std::string_view(host)) {
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '-' || c == '_';
+        name += ok ? c : '_';
+    }
+    name = name.substr(0, 48);
+    std::uint32_t tag = 0;
+    if (getrandom(&tag, sizeof tag, GRND_NONBLOCK) != sizeof tag) {
+        tag = static_cast<std::uint32_t>(getpid()) * 2654435761u;
+    }
+    char hex[9];
+    std::snprintf(hex, sizeof hex, "%08x", tag);
+    return (name.empty() ? "node" : name) + "-" + hex;
+}
+
+}  // namespace xmlrpcguard

@@ -1,0 +1,69 @@
+// This node as one of a fleet (XmlRpcGuardCluster), as the helper's loop sees it: the
+// children's offence reports go to the link, the stream's entries come back through
+// the applier, the operator's ban, unban and flush go out to the others, and the
+// last entry applied is kept in a small file beside the state file so that a
+// restarted helper reads on from there.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "cluster_apply.hpp"
+#include "cluster_link.hpp"
+#include "helper_loop.hpp"
+#include "xmlrpcguard/guard_counters.hpp"
+
+namespace xmlrpcguard {
+
+class ClusterNodeEvents : public ClusterEvents {
+  public:
+    virtual void entry(const ClusterEntry& entry, ClusterOutcome outcome, std::string_view why) = 0;
+    virtual void report_refused(std::string_view why) = 0;
+
+  protected:
+    ~ClusterNodeEvents() = default;
+};
+
+struct ClusterNodeSettings {
+    ClusterLinkSettings link;
+    std::string resume_file;  // empty: the stream is read from catch_up_seconds ago
+    unsigned ipv6_prefix = 64;
+    std::uint32_t default_bantime = 86400;  // an operator's ban without a duration
+};
+
+class ClusterNode final : public HelperExtension {
+  public:
+    ClusterNode(ClusterNodeSettings settings, WindowTable table, BanHelper& helper,
+                GuardCounters* counters, ClusterNodeEvents& events);
+    ~ClusterNode();
+
+    bool on_datagram(std::span<const std::byte> datagram, std::int64_t now) override;
+    int poll_fd() const override { return link_->ready_fd(); }
+    void on_ready(std::int64_t now) override;
+    void on_command(const ControlCommand& command, std::string_view answer,
+                    std::int64_t now) override;
+
+    void save_resume();
+
+    // The stream id in `path`, if it is a root-owned file nobody else may write and it
+    // holds one well-formed id; else empty.
+    static std::string load_resume(const std::string& path);
+    // "host-1a2b3c4d": the host name and a random tag, new at each helper start.
+    static std::string make_node_name();
+
+  private:
+    ClusterNodeSettings settings_;
+    BanHelper& helper_;
+    GuardCounters* counters_;
+    ClusterNodeEvents& events_;
+    ClusterApplier applier_;
+    std::string last_id_;
+    bool unsaved_ = false;
+    std::chrono::steady_clock::time_point saved_at_;
+    std::unique_ptr<ClusterLink> link_;  // last: its threads stop first
+};
+
+}  // namespace xmlrpcguard

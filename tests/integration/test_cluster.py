@@ -1,0 +1,276 @@
+"""Several servers as one (XmlRpcGuardCluster): three apache2 nodes and one
+redis-server, all started by the test in its own server namespace (the nodes on ports
+8001-8003 of 198.18.0.1, each with its own helper, shared memory and kernel sets
+xrgnodeN/xrgnodeN6, so that "in node B's kernel set" can be seen), and attackers in
+the client namespace.
+
+* One attacker address taking turns over the three nodes reads maxretry offending
+  answers in total; then all three deny it (table) and hold it in their kernel sets.
+* Forged stream entries (written with redis-cli, as anyone with Redis's password
+  could) naming loopback, a node's own address, an ignored address or a network wider
+  than /32 are refused by every node, and logged.
+* redis-server killed mid-attack (by pid): every node says "cluster: disconnected"
+  and bans on its own windows; started again: every node reconnects, the offences
+  queued meanwhile reach the fleet's window, and a new ban spreads again.
+* A node stopped while the others ban reads the stream on from where it left off
+  when it starts again.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import unittest
+
+from netns import SERVER_V4, TestNet, wait_until
+from xrg_harness import (Client, Httpd, copy_backend, login_call, php_handler, skip_unless_ready,
+                         start_php_fpm)
+
+MAXRETRY = 3
+BANTIME = 600
+PORTS = (8001, 8002, 8003)
+REDIS_PORT = 6390
+PASSWORD = "fleet-secret-7"
+PREFIX = "xrgtest:"
+IGNORED = "198.18.9.9"
+STATUS = "/guard-status"
+VHOST = "guarded.test"
+
+
+def node_config(index, workdir, docroot, fpm_socket, password_file):
+    port = PORTS[index]
+    main = "\n".join([
+        f"XmlRpcGuardIPSet xrgnode{index} xrgnode{index}6",
+        f"XmlRpcGuardControlSocket {workdir}/control.sock",
+        f"XmlRpcGuardCluster redis://127.0.0.1:{REDIS_PORT}/0 {PREFIX}",
+        f"XmlRpcGuardClusterPasswordFile {password_file}",
+        f"XmlRpcGuardIgnoreIP {IGNORED}",
+        f"XmlRpcGuardMaxRetry {MAXRETRY}",
+        f"XmlRpcGuardBanTime {BANTIME}",
+    ])
+    return f"""LogLevel warn xmlrpcguard:info
+DocumentRoot {docroot}
+<Directory {docroot}>
+  Require all granted
+  Options -Indexes
+</Directory>
+{main}
+<VirtualHost *:{port}>
+  ServerName {VHOST}
+  DocumentRoot {docroot}
+{php_handler("fpm", fpm_socket)}
+  XmlRpcGuard On
+  <Location {STATUS}>
+    SetHandler xmlrpcguard-status
+  </Location>
+</VirtualHost>
+"""
+
+
+class Fleet:
+    """redis-server and three apache2 nodes in one TestNet's server namespace."""
+
+    def __init__(self):
+        self.workdir = tempfile.mkdtemp(prefix="xrg-cluster-")
+        os.chmod(self.workdir, 0o755)
+        self.net = TestNet("cluster", client_addresses=())
+        self.redis = None
+        self.nodes = []
+        try:
+            self.password_file = os.path.join(self.workdir, "redis.password")
+            with open(os.open(self.password_file, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+                f.write(PASSWORD + "\n")
+            self.start_redis()
+            self.fpm, self.fpm_socket = start_php_fpm(self.net, self.workdir)
+            for index in range(len(PORTS)):
+                nodedir = os.path.join(self.workdir, f"node{index}")
+                os.mkdir(nodedir, 0o755)
+                docroot = copy_backend(nodedir)
+                httpd = Httpd(self.net, nodedir, "fpm",
+                              node_config(index, nodedir, docroot, self.fpm_socket, self.password_file),
+                              port=PORTS[index])
+                httpd.start()
+                self.nodes.append(httpd)
+        except BaseException:
+            self.close()
+            raise
+
+    def start_redis(self):
+        self.redis = self.net.start(self.net.server, [
+            "redis-server", "--port", str(REDIS_PORT), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no", "--dir", self.workdir, "--requirepass", PASSWORD,
+            "--logfile", os.path.join(self.workdir, "redis.log")])
+        wait_until(lambda: self.redis_cli("PING").stdout.strip() == "PONG" or self.redis.poll() is not None,
+                   timeout=10, what="redis-server")
+        if self.redis.poll() is not None:
+            raise RuntimeError("redis-server did not start")
+
+    def kill_redis(self):
+        self.net.stop(self.redis)  # by pid
+        self.redis = None
+
+    def redis_cli(self, *args):
+        return self.net.run(self.net.server, ["redis-cli", "-p", str(REDIS_PORT), "--no-auth-warning",
+                                              "-a", PASSWORD, *args], check=False)
+
+    def in_set(self, index, address):
+        return self.net.run(self.net.server, ["ipset", "test", f"xrgnode{index}", address],
+                            check=False).returncode == 0
+
+    def close(self):
+        for httpd in self.nodes:
+            httpd.stop()
+        self.net.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+class ClusterSuite(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        skip_unless_ready()
+        cls.fleet = Fleet()
+        cls.net = cls.fleet.net
+        cls.hosts = iter(range(10, 250))
+        cls.viewer = cls.new_address()
+        cls.client = Client(cls.net)
+        cls.wait_connected()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.client.close(cls.net)
+        cls.fleet.close()
+
+    @classmethod
+    def new_address(cls):
+        address = f"198.18.6.{next(cls.hosts)}"
+        cls.net.add_client_address(address)
+        return address
+
+    # -- helpers --
+    @classmethod
+    def report(cls, index):
+        answer = cls.client.get(STATUS + "?json", cls.viewer, VHOST, port=PORTS[index])
+        assert answer["status"] == 200, answer
+        return json.loads(answer["body"])
+
+    @classmethod
+    def wait_connected(cls, connected=True):
+        word = "cluster: connected since" if connected else "cluster: disconnected since"
+        wait_until(lambda: all(cls.report(i).get("cluster", "").startswith(word) for i in range(3)),
+                   timeout=20, what=f"every node to say {word!r}")
+
+    def attempt(self, index, src):
+        """One bad password to node `index`: True if it was an offending answer the
+        attacker read (fault 403), False if denied (403 status)."""
+        answer = self.client.post("/xmlrpc.php", login_call("wrong"), src, VHOST, port=PORTS[index])
+        if answer["status"] == 403:
+            return False
+        self.assertEqual(answer["status"], 200, answer)
+        self.assertIn("<int>403</int>", answer["body"])
+        return True
+
+    def denied(self, index, src):
+        return self.client.get("/index.html", src, VHOST, port=PORTS[index])["status"] == 403
+
+    def banned_everywhere(self, src):
+        return all(self.denied(i, src) and self.fleet.in_set(i, src) for i in range(3))
+
+    def log(self, index):
+        return self.fleet.nodes[index].read_error_log()
+
+    # -- cases, in order --
+    def test_1_round_robin_attacker_banned_fleet_wide_after_maxretry_in_total(self):
+        attacker = self.new_address()
+        read = 0
+        for turn in range(MAXRETRY):
+            read += self.attempt(turn % 3, attacker)
+        self.assertEqual(read, MAXRETRY)
+        # No node saw maxretry offences of its own: only the fleet's window can ban.
+        wait_until(lambda: self.banned_everywhere(attacker), timeout=10,
+                   what="the attacker denied by and in the kernel set of all three nodes")
+        for turn in range(MAXRETRY, 3 * MAXRETRY):
+            read += self.attempt(turn % 3, attacker)
+        self.assertEqual(read, MAXRETRY, "offending answers read across the fleet")
+        for i in range(3):
+            self.assertIn("XRG0404", self.log(i))
+
+    def test_2_forged_stream_entries_naming_protected_addresses_are_refused(self):
+        marker = self.new_address()
+        forged = [("127.0.0.1", "32"), (SERVER_V4, "32"), (IGNORED, "32"), ("2001:db8::", "16"),
+                  ("198.18.6.0", "24")]
+        stream = PREFIX + "bans"
+        until = str(int(time.time()) + 300)
+        for address, prefix in forged:
+            self.fleet.redis_cli("XADD", stream, "*", "op", "ban", "node", "forger", "addr", address,
+                                 "prefix", prefix, "until", until, "reason", "manual")
+        # A valid entry after them: once every node holds it, every node has judged them.
+        self.fleet.redis_cli("XADD", stream, "*", "op", "ban", "node", "forger", "addr", marker,
+                             "prefix", "32", "until", until, "reason", "manual")
+        wait_until(lambda: self.banned_everywhere(marker), timeout=10, what="the marker entry applied")
+        for i in range(3):
+            for address in ("127.0.0.1", SERVER_V4, IGNORED):
+                self.assertFalse(self.fleet.in_set(i, address), f"{address} in node {i}'s set")
+            self.assertFalse(self.denied(i, self.viewer))  # 198.18.6.0/24 was refused too
+            banned = {b["address"] for b in self.report(i)["bans"]}
+            self.assertFalse(banned & {"127.0.0.1", SERVER_V4, IGNORED, "2001:db8::/16",
+                                       "198.18.6.0"}, banned)
+            log = self.log(i)
+            self.assertGreaterEqual(log.count("XRG0405"), len(forged), log[-3000:])
+            self.assertIn("addr=" + IGNORED, log)
+            self.assertIn("-> protected", log)
+            self.assertIn("-> malformed", log)
+
+    def test_3_redis_down_every_node_bans_alone_and_resynchronises(self):
+        fleet = self.fleet
+        fleet.kill_redis()
+        self.wait_connected(False)
+        alone = self.new_address()
+        # Round robin with Redis away: no node has maxretry offences of its own yet.
+        for turn in range(MAXRETRY):
+            self.assertTrue(self.attempt(turn % 3, alone))
+        self.assertFalse(any(self.denied(i, alone) for i in range(3)))
+        # Each node still bans on its own evidence, at maxretry there.
+        for _ in range(MAXRETRY - 1):
+            self.assertTrue(self.attempt(0, alone))
+        wait_until(lambda: self.denied(0, alone) and fleet.in_set(0, alone), timeout=5,
+                   what="node 0 to ban on its own window")
+        self.assertFalse(fleet.in_set(1, alone))
+        fleet.start_redis()
+        self.wait_connected(True)
+        # The offences queued while Redis was away reach the fleet's window: the others
+        # learn the ban too.
+        wait_until(lambda: self.banned_everywhere(alone), timeout=15,
+                   what="the queued offences to ban the address fleet-wide after the reconnect")
+        for i in range(3):
+            self.assertIn("XRG0402", self.log(i))
+            self.assertIn("XRG0401", self.log(i))
+        # And a new round-robin attacker is banned fleet-wide again.
+        again = self.new_address()
+        read = sum(self.attempt(turn % 3, again) for turn in range(MAXRETRY))
+        self.assertEqual(read, MAXRETRY)
+        wait_until(lambda: self.banned_everywhere(again), timeout=10,
+                   what="a new ban to spread after the reconnect")
+        self.assertFalse(self.attempt(0, again))
+
+    def test_4_a_restarted_node_reads_the_stream_on_from_where_it_left_off(self):
+        fleet = self.fleet
+        fleet.nodes[2].stop()
+        attacker = self.new_address()
+        for turn in range(MAXRETRY):
+            self.assertTrue(self.attempt(turn % 2, attacker))
+        wait_until(lambda: all(self.denied(i, attacker) for i in range(2)), timeout=10,
+                   what="nodes 0 and 1 to ban")
+        generations = fleet.nodes[2].generations()
+        fleet.nodes[2].start()
+        wait_until(lambda: fleet.nodes[2].generations() > generations, timeout=15,
+                   what="node 2 to start again")
+        wait_until(lambda: self.denied(2, attacker) and fleet.in_set(2, attacker), timeout=15,
+                   what="the restarted node to apply the ban made while it was down")
+        # From the id its helper saved at the stop, not from the start of the bantime.
+        self.assertRegex(self.log(2), r"XRG0408: .* reading the ban stream from \d+-\d+")
+
+
+if __name__ == "__main__":
+    unittest.main()
