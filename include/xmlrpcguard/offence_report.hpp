@@ -24,7 +24,11 @@ struct OffenceReport {
     std::uint32_t bantime = 0;
     BanReason reason = BanReason::AuthFailure;
 
-    friend bool operator==(const OffenceReport&, const OffenceReport&) = default;
+    friend bool operator==(const OffenceReport& a, const OffenceReport& b) noexcept {
+        return a.key == b.key && a.prefix == b.prefix && a.count == b.count &&
+               a.rule.findtime == b.rule.findtime && a.rule.maxretry == b.rule.maxretry &&
+               a.bantime == b.bantime && a.reason == b.reason;
+    }
 };
 
 inline constexpr std::size_t kOffenceMessageSize = 40;

@@ -64,6 +64,15 @@ class ConfigTest(unittest.TestCase):
              "httpd's own Group"),
             ("XmlRpcGuardKernelBan maybe", "XmlRpcGuardKernelBan", "maybe"),
             ("XmlRpcGuardControlSocket /run/" + "x" * 120, "XmlRpcGuardControlSocket", "x" * 120),
+            ("XmlRpcGuardCluster rediss://10.0.0.5", "XmlRpcGuardCluster", "rediss://10.0.0.5",
+             "no TLS"),
+            ("XmlRpcGuardCluster http://10.0.0.5", "XmlRpcGuardCluster", "http://10.0.0.5"),
+            ("XmlRpcGuardCluster redis://10.0.0.5:99999", "XmlRpcGuardCluster", "99999", "port"),
+            ("XmlRpcGuardCluster redis://10.0.0.5 bad/prefix", "XmlRpcGuardCluster", "bad/prefix"),
+            ("XmlRpcGuardClusterPasswordFile relative.txt", "XmlRpcGuardClusterPasswordFile",
+             "relative.txt"),
+            ("XmlRpcGuardIPSet none\nXmlRpcGuardCluster redis://10.0.0.5", "XmlRpcGuardCluster",
+             "XmlRpcGuardIPSet none"),
         ]
         for body, *words in cases:
             with self.subTest(body=body):
@@ -71,7 +80,9 @@ class ConfigTest(unittest.TestCase):
 
     def test_server_wide_directives_refused_inside_virtualhost(self):
         for directive in ("XmlRpcGuardTableSize 1024", "XmlRpcGuardIPSet none",
-                          "XmlRpcGuardControlSocket none", "XmlRpcGuardControlGroup adm"):
+                          "XmlRpcGuardControlSocket none", "XmlRpcGuardControlGroup adm",
+                          "XmlRpcGuardCluster redis://10.0.0.5",
+                          "XmlRpcGuardClusterPasswordFile /etc/x"):
             with self.subTest(directive=directive):
                 self.assert_refused(f"<VirtualHost *:80>\n{directive}\n</VirtualHost>",
                                     directive.split()[0], "VirtualHost")
@@ -87,6 +98,8 @@ XmlRpcGuardIPv6Prefix 56
 XmlRpcGuardTableSize 1024
 XmlRpcGuardControlSocket /run/xmlrpcguard-test.sock
 XmlRpcGuardControlGroup adm
+XmlRpcGuardCluster redis://guard:pw@[2001:db8::5]:6380/2 fleet1:
+XmlRpcGuardClusterPasswordFile /etc/apache2/xmlrpcguard-redis.password
 <VirtualHost *:80>
   XmlRpcGuardKernelBan Off
   XmlRpcGuard On

@@ -3,13 +3,13 @@
 
 XRG_BUILD_PACKAGES=(
   cmake ninja-build g++ pkg-config
-  apache2-dev libapr1-dev libaprutil1-dev libxml2-dev libipset-dev libcap-dev
+  apache2-dev libapr1-dev libaprutil1-dev libxml2-dev libipset-dev libcap-dev libhiredis-dev
 )
 XRG_TEST_PACKAGES=(
   clang libclang-rt-14-dev libboost-test-dev
   apache2 libapache2-mod-php libapache2-mod-fcgid php-fpm php-cli php-cgi php-mysql php-xml
   mariadb-server wordpress
-  ipset iptables iproute2 procps curl python3 python3-h2
+  ipset iptables iproute2 procps curl python3 python3-h2 redis-server redis-tools
   build-essential debhelper dpkg-dev fakeroot lintian
 )
 

@@ -1,0 +1,228 @@
+#define BOOST_TEST_MODULE cluster
+#include <boost/test/unit_test.hpp>
+
+#include <cstdlib>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "cluster_apply.hpp"
+#include "redis_url.hpp"
+#include "xmlrpcguard/ban_helper.hpp"
+#include "xmlrpcguard/ban_sink.hpp"
+#include "xmlrpcguard/offence_report.hpp"
+#include "xmlrpcguard/window_table.hpp"
+
+using namespace xmlrpcguard;
+
+namespace xmlrpcguard {
+std::ostream& boost_test_print_type(std::ostream& out, ClusterOutcome outcome) {
+    return out << to_string(outcome);
+}
+std::ostream& boost_test_print_type(std::ostream& out, const OffenceReport& report) {
+    return out << report.key.to_string() << "/" << unsigned(report.prefix) << " x"
+               << unsigned(report.count);
+}
+}  // namespace xmlrpcguard
+
+namespace {
+
+constexpr std::int64_t kT0 = 1'700'000'000;
+
+Address addr(const char* text) {
+    auto address = Address::parse(text);
+    BOOST_REQUIRE(address);
+    return *address;
+}
+
+OffenceReport report_of(const char* text, unsigned prefix = 64, std::uint64_t count = 1) {
+    return offence_report(addr(text), prefix, count, WindowRule{600, 3}, 3600,
+                          BanReason::AuthFailure);
+}
+
+// A table in private memory, a recording sink and the helper's judgement over them.
+struct Node {
+    explicit Node(std::string own = "me-00000001") {
+        std::size_t bytes = WindowTable::region_size(1024);
+        memory.reset(static_cast<unsigned char*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64)));
+        table.emplace(WindowTable::attach(memory.get(), bytes, 1024).first);
+        HelperSettings settings;
+        settings.never_ban.add(*Cidr::parse("198.18.9.9"));
+        settings.never_ban.add(*Cidr::parse("198.18.0.1"));  // "the server's own"
+        settings.bans_per_second = 1;
+        settings.burst = 3;
+        helper = std::make_unique<BanHelper>(sink, settings);
+        applier = std::make_unique<ClusterApplier>(*table, *helper, std::move(own));
+    }
+    ClusterOutcome apply(std::vector<std::pair<std::string, std::string>> fields,
+                         std::int64_t now = kT0) {
+        ClusterEntry entry{"1-0", std::move(fields)};
+        std::string why;
+        return applier->apply(entry, now, why);
+    }
+
+    struct Free {
+        void operator()(unsigned char* p) const { std::free(p); }
+    };
+    std::unique_ptr<unsigned char, Free> memory;
+    std::optional<WindowTable> table;
+    RecordingSink sink;
+    std::unique_ptr<BanHelper> helper;
+    std::unique_ptr<ClusterApplier> applier;
+};
+
+std::vector<std::pair<std::string, std::string>> ban(std::string address, std::string prefix = "32",
+                                                     std::int64_t until = kT0 + 600,
+                                                     std::string node = "other-1") {
+    return {{"op", "ban"},       {"node", std::move(node)},         {"addr", std::move(address)},
+            {"prefix", prefix},  {"until", std::to_string(until)}, {"reason", "auth_failure"}};
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(offence_messages)
+
+BOOST_AUTO_TEST_CASE(a_report_decodes_to_what_was_encoded) {
+    for (const OffenceReport& report :
+         {report_of("198.18.1.10"), report_of("2001:db8:1:2::", 64, 7),
+          report_of("2001:db8::7", 128, 500)}) {
+        OffenceMessage message = encode(report);
+        auto decoded = decode_offence(message);
+        BOOST_REQUIRE(decoded);
+        BOOST_TEST(*decoded == report);
+    }
+    BOOST_TEST(report_of("198.18.1.10", 64, 500).count == WindowTable::kMaxRetryLimit);
+}
+
+BOOST_AUTO_TEST_CASE(every_bad_field_is_refused) {
+    OffenceMessage good = encode(report_of("198.18.1.10"));
+    BOOST_TEST(looks_like_offence(good));
+    BOOST_TEST(!decode_offence(std::span<const std::byte>(good.data(), good.size() - 1)));
+    // Each byte that must hold a fixed or bounded value, spoiled one at a time.
+    for (std::size_t at : {0u, 4u, 5u, 6u, 7u, 8u, 9u, 11u, 36u, 39u}) {
+        OffenceMessage bad = good;
+        bad[at] = std::byte{0xEE};
+        BOOST_TEST(!decode_offence(bad), "byte " << at);
+    }
+    OffenceReport wide = report_of("2001:db8::", 16);
+    BOOST_TEST(!decode_offence(encode(wide)));  // wider than /32
+    OffenceReport bits = report_of("2001:db8::1", 64);
+    bits.key = addr("2001:db8::1");  // bits past the prefix
+    BOOST_TEST(!decode_offence(encode(bits)));
+    OffenceReport none = report_of("198.18.1.10");
+    none.reason = BanReason::Manual;
+    BOOST_TEST(!decode_offence(encode(none)));
+    OffenceReport ban_message_size = report_of("198.18.1.10");
+    ban_message_size.bantime = 0;
+    BOOST_TEST(!decode_offence(encode(ban_message_size)));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(redis_urls)
+
+BOOST_AUTO_TEST_CASE(the_forms_of_the_directive) {
+    std::string why;
+    auto plain = parse_redis_url("redis://10.0.0.5", why);
+    BOOST_REQUIRE(plain);
+    BOOST_TEST(plain->host == "10.0.0.5");
+    BOOST_TEST(plain->port == 6379);
+    BOOST_TEST(plain->db == 0);
+    auto full = parse_redis_url("redis://guard:s3cret@redis.example.org:6380/2", why);
+    BOOST_REQUIRE(full);
+    BOOST_TEST(full->user == "guard");
+    BOOST_TEST(full->password == "s3cret");
+    BOOST_TEST(full->host == "redis.example.org");
+    BOOST_TEST(full->port == 6380);
+    BOOST_TEST(full->db == 2);
+    auto v6 = parse_redis_url("redis://:pw@[2001:db8::5]:7000", why);
+    BOOST_REQUIRE(v6);
+    BOOST_TEST(v6->host == "2001:db8::5");
+    BOOST_TEST(v6->port == 7000);
+    BOOST_TEST(v6->user.empty());
+}
+
+BOOST_AUTO_TEST_CASE(refusals_say_why) {
+    std::string why;
+    BOOST_TEST(!parse_redis_url("rediss://10.0.0.5", why));
+    BOOST_TEST(why.find("TLS") != std::string::npos);
+    for (const char* bad : {"http://x", "redis://", "redis://h:0", "redis://h:70000", "redis://h/x",
+                            "redis://h o", "redis://pw@h", "redis://[::1"}) {
+        why.clear();
+        BOOST_TEST(!parse_redis_url(bad, why), bad);
+        BOOST_TEST(!why.empty(), bad);
+    }
+    BOOST_TEST(valid_redis_key_prefix("xmlrpcguard:"));
+    BOOST_TEST(!valid_redis_key_prefix(""));
+    BOOST_TEST(!valid_redis_key_prefix("a b"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(stream_entries)
+
+BOOST_AUTO_TEST_CASE(a_ban_reaches_the_table_and_the_kernel_once) {
+    Node node;
+    BOOST_TEST(node.apply(ban("198.18.6.10")) == ClusterOutcome::Applied);
+    BOOST_TEST(node.table->banned(addr("198.18.6.10"), kT0 + 1));
+    BOOST_REQUIRE(node.sink.added.size() == 1u);
+    BOOST_TEST(node.sink.added[0].seconds == 600u);
+    BOOST_TEST(node.apply(ban("198.18.6.10")) == ClusterOutcome::Unchanged);
+    BOOST_TEST(node.sink.added.size() == 1u);
+    BOOST_TEST(node.apply(ban("2001:db8:6::", "64")) == ClusterOutcome::Applied);
+    BOOST_TEST(node.apply(ban("198.18.6.11", "32", kT0 - 1)) == ClusterOutcome::Expired);
+}
+
+BOOST_AUTO_TEST_CASE(protected_addresses_and_wide_networks_are_refused) {
+    Node node;
+    BOOST_TEST(node.apply(ban("127.0.0.1")) == ClusterOutcome::Protected);
+    BOOST_TEST(node.apply(ban("198.18.9.9")) == ClusterOutcome::Protected);
+    BOOST_TEST(node.apply(ban("198.18.0.1")) == ClusterOutcome::Protected);
+    BOOST_TEST(node.apply(ban("::1", "128")) == ClusterOutcome::Protected);
+    BOOST_TEST(node.apply(ban("198.18.0.0", "15")) == ClusterOutcome::Malformed);  // IPv4: /32 only
+    BOOST_TEST(node.apply(ban("2001:db8::", "16")) == ClusterOutcome::Malformed);  // wider than /32
+    BOOST_TEST(node.apply(ban("2001:db8::1", "64")) == ClusterOutcome::Malformed);  // bits past it
+    BOOST_TEST(node.apply(ban("198.18.6.10", "32", kT0 + 3651LL * 86400)) ==
+               ClusterOutcome::Malformed);
+    auto no_node = ban("198.18.6.10");
+    no_node[1].second = "bad name";
+    BOOST_TEST(node.apply(no_node) == ClusterOutcome::Malformed);
+    auto bad_reason = ban("198.18.6.10");
+    bad_reason[5].second = "none";
+    BOOST_TEST(node.apply(bad_reason) == ClusterOutcome::Malformed);
+    BOOST_TEST(node.apply({{"op", "explode"}, {"node", "x"}}) == ClusterOutcome::Malformed);
+    BOOST_TEST(node.sink.added.empty());
+    BOOST_TEST(node.table->stats(kT0).banned == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(the_rate_ceiling_holds_for_stream_bans) {
+    Node node;  // burst 3, then 1 a second
+    int applied = 0, over = 0;
+    for (int i = 0; i < 10; ++i) {
+        auto outcome = node.apply(ban("198.18.7." + std::to_string(10 + i)));
+        applied += outcome == ClusterOutcome::Applied;
+        over += outcome == ClusterOutcome::OverRate;
+    }
+    BOOST_TEST(applied == 3);
+    BOOST_TEST(over == 7);
+    BOOST_TEST(!node.table->banned(addr("198.18.7.19"), kT0));  // nothing planted past it
+}
+
+BOOST_AUTO_TEST_CASE(unban_and_flush_from_others_but_not_our_own_again) {
+    Node node("me-1");
+    node.apply(ban("198.18.6.10"));
+    node.apply(ban("198.18.6.11"));
+    BOOST_TEST(node.apply({{"op", "unban"}, {"node", "me-1"}, {"addr", "198.18.6.10"},
+                           {"prefix", "32"}}) == ClusterOutcome::Skipped);
+    BOOST_TEST(node.table->banned(addr("198.18.6.10"), kT0));
+    BOOST_TEST(node.apply({{"op", "unban"}, {"node", "other-1"}, {"addr", "198.18.6.10"},
+                           {"prefix", "32"}}) == ClusterOutcome::Applied);
+    BOOST_TEST(!node.table->banned(addr("198.18.6.10"), kT0));
+    BOOST_TEST(node.sink.removed.size() == 1u);
+    BOOST_TEST(node.apply({{"op", "flush"}, {"node", "other-1"}}) == ClusterOutcome::Applied);
+    BOOST_TEST(!node.table->banned(addr("198.18.6.11"), kT0));
+    BOOST_TEST(node.sink.flushes == 1);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
