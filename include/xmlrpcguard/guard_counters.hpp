@@ -43,15 +43,15 @@ enum class Counter : std::uint8_t {
     // XmlRpcGuardCluster (several servers through Redis). The children count their
     // offence reports to the helper; the helper (alone) counts the rest and sets the
     // two last ones, the link's state, with set().
-    ClusterReportsSent,       // offence reports handed to the helper
-    ClusterReportsDropped,    // not accepted (channel full, helper down): local windows still ban
-    ClusterOffencesSent,      // offences the helper added to Redis's shared windows
-    ClusterOffencesDropped,   // dropped from the helper's bounded queue, oldest first
-    ClusterBansPublished,     // bans this node's batches crossed in Redis
-    ClusterEntriesApplied,    // ban, unban, flush entries of the stream applied here
-    ClusterEntriesRefused,    // refused: malformed, protected, over the rate ceiling
-    ClusterConnected,         // 1 while the helper's link to Redis is up (set, not added)
-    ClusterStateSince,        // when the link last came up or went down (seconds since epoch)
+    ClusterReportsSent,      // offence reports handed to the helper
+    ClusterReportsDropped,   // not accepted (channel full, helper down): local windows still ban
+    ClusterOffencesSent,     // offences the helper added to Redis's shared windows
+    ClusterOffencesDropped,  // dropped from the helper's bounded queue, oldest first
+    ClusterBansPublished,    // bans this node's batches crossed in Redis
+    ClusterEntriesApplied,   // ban, unban, flush entries of the stream applied here
+    ClusterEntriesRefused,   // refused: malformed, protected, over the rate ceiling
+    ClusterConnected,        // 1 while the helper's link to Redis is up (set, not added)
+    ClusterStateSince,       // when the link last came up or went down (seconds since epoch)
 };
 inline constexpr std::size_t kCounterCount = 28;
 

@@ -42,8 +42,8 @@ OffenceReport offence_report(const Address& key, unsigned ipv6_prefix, std::uint
     OffenceReport report;
     report.key = key;
     report.prefix = static_cast<std::uint8_t>(key.is_ipv4() ? 32 : ipv6_prefix);
-    report.count = static_cast<std::uint8_t>(
-        std::min<std::uint64_t>(count, WindowTable::kMaxRetryLimit));
+    report.count =
+        static_cast<std::uint8_t>(std::min<std::uint64_t>(count, WindowTable::kMaxRetryLimit));
     report.rule = rule;
     report.bantime = bantime;
     report.reason = reason;
@@ -69,9 +69,8 @@ bool looks_like_offence(std::span<const std::byte> bytes) noexcept {
 }
 
 std::optional<OffenceReport> decode_offence(std::span<const std::byte> bytes) noexcept {
-    if (bytes.size() != kOffenceMessageSize || !looks_like_offence(bytes) ||
-        bytes[4] != kVersion || !all_zero(bytes.subspan(9, 3)) ||
-        !all_zero(bytes.subspan(36, 4))) {
+    if (bytes.size() != kOffenceMessageSize || !looks_like_offence(bytes) || bytes[4] != kVersion ||
+        !all_zero(bytes.subspan(9, 3)) || !all_zero(bytes.subspan(36, 4))) {
         return std::nullopt;
     }
     OffenceReport report;

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <charconv>
-#include <vector>
 
+#include "lift_bans.hpp"
 #include "xmlrpcguard/ban_time.hpp"
 
 namespace xmlrpcguard {
@@ -105,15 +105,7 @@ ClusterOutcome ClusterApplier::apply(const ClusterEntry& entry, std::int64_t now
         }
         return was ? ClusterOutcome::Applied : ClusterOutcome::Unchanged;
     }
-    std::vector<Address> banned;
-    table_.for_each(now, 1, [&](const EntryView& e) {
-        if (e.banned_until > now) {
-            banned.push_back(e.address);
-        }
-    });
-    for (const Address& key : banned) {
-        table_.unban(key, now);
-    }
+    lift_all_bans(table_, now);
     return helper_.withdraw_all(why) ? ClusterOutcome::Applied : ClusterOutcome::Failed;
 }
 

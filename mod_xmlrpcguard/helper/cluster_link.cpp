@@ -198,6 +198,13 @@ void ClusterLink::set_up(std::atomic<bool>& which, bool up, std::string_view why
     }
 }
 
+bool ClusterLink::lost(std::atomic<bool>& which, RedisConnection& redis,
+                       std::chrono::milliseconds& backoff, std::string_view why) {
+    redis.close();
+    set_up(which, false, why);
+    return wait_backoff(backoff);
+}
+
 bool ClusterLink::wait_backoff(std::chrono::milliseconds& backoff) {
     std::unique_lock lock(mutex_);
     work_.wait_for(lock, backoff, [this] { return stopping_; });
@@ -268,10 +275,10 @@ bool ClusterLink::send_command(RedisConnection& redis, const ClusterCommand& com
             if (!deleted) {
                 return false;
             }
-            reply = redis.command({"XADD", stream, "MAXLEN", "~", maxlen, "*", "op", "unban",
-                                   "node", settings_.node, "addr", command.address, "prefix",
-                                   prefix},
-                                  error);
+            reply =
+                redis.command({"XADD", stream, "MAXLEN", "~", maxlen, "*", "op", "unban", "node",
+                               settings_.node, "addr", command.address, "prefix", prefix},
+                              error);
             break;
         }
         case ClusterCommand::Op::Flush:
@@ -304,9 +311,7 @@ void ClusterLink::write_loop() {
                 if (loaded) {
                     error = "SCRIPT LOAD: " + std::string(reply_text(loaded.get()));
                 }
-                redis.close();
-                set_up(writer_up_, false, error);
-                if (!wait_backoff(backoff)) {
+                if (!lost(writer_up_, redis, backoff, error)) {
                     return;
                 }
                 continue;
@@ -350,8 +355,8 @@ void ClusterLink::write_loop() {
             // Back to the front, in order; offences within the queue's bound (a batch
             // Redis may have applied before the link broke is counted twice then).
             std::lock_guard lock(mutex_);
-            commands_.insert(commands_.begin(), commands.begin() + static_cast<std::ptrdiff_t>(sent),
-                             commands.end());
+            commands_.insert(commands_.begin(),
+                             commands.begin() + static_cast<std::ptrdiff_t>(sent), commands.end());
             offences_.insert(offences_.begin(), batch.begin(), batch.end());
             while (offences_.size() > settings_.queue_limit) {
                 offences_.pop_front();
@@ -360,9 +365,7 @@ void ClusterLink::write_loop() {
             }
         }
         if (!ok) {
-            redis.close();
-            set_up(writer_up_, false, error);
-            if (!wait_backoff(backoff)) {
+            if (!lost(writer_up_, redis, backoff, error)) {
                 return;
             }
         }
@@ -385,8 +388,7 @@ void ClusterLink::read_loop() {
         std::string error;
         if (!redis.is_open()) {
             if (!redis.open(settings_.endpoint, settings_.io_timeout, error)) {
-                set_up(reader_up_, false, error);
-                if (!wait_backoff(backoff)) {
+                if (!lost(reader_up_, redis, backoff, error)) {
                     return;
                 }
                 continue;
@@ -395,15 +397,13 @@ void ClusterLink::read_loop() {
             backoff = settings_.backoff_first;
             set_up(reader_up_, true, {});
         }
-        RedisReply reply =
-            redis.command({"XREAD", "COUNT", "256", "BLOCK", block, "STREAMS", stream, last}, error);
+        RedisReply reply = redis.command(
+            {"XREAD", "COUNT", "256", "BLOCK", block, "STREAMS", stream, last}, error);
         if (!reply || reply_is_error(reply.get())) {
             if (reply) {
                 error = "XREAD: " + std::string(reply_text(reply.get()));
             }
-            redis.close();
-            set_up(reader_up_, false, error);
-            if (!wait_backoff(backoff)) {
+            if (!lost(reader_up_, redis, backoff, error)) {
                 return;
             }
             continue;
@@ -416,9 +416,8 @@ void ClusterLink::read_loop() {
         last = entries.back().id;
         {
             std::unique_lock lock(mutex_);
-            room_.wait(lock, [this] {
-                return stopping_ || incoming_.size() < settings_.incoming_limit;
-            });
+            room_.wait(lock,
+                       [this] { return stopping_ || incoming_.size() < settings_.incoming_limit; });
             if (stopping_) {
                 return;
             }

@@ -36,13 +36,13 @@ namespace xmlrpcguard {
 struct ClusterLinkSettings {
     RedisEndpoint endpoint;
     std::string key_prefix = kDefaultRedisKeyPrefix;
-    std::string node;                      // this node's name in the stream
-    std::string resume_from;               // a stream id, or empty: from catch_up ago
+    std::string node;                        // this node's name in the stream
+    std::string resume_from;                 // a stream id, or empty: from catch_up ago
     std::uint32_t catch_up_seconds = 86400;  // how far back a node without an id reads
-    std::size_t queue_limit = 65536;       // offences waiting for Redis
-    std::size_t batch_limit = 512;         // offences per EVALSHA
-    std::size_t incoming_limit = 4096;     // entries waiting for the loop
-    std::uint32_t stream_maxlen = 100000;  // XADD MAXLEN ~
+    std::size_t queue_limit = 65536;         // offences waiting for Redis
+    std::size_t batch_limit = 512;           // offences per EVALSHA
+    std::size_t incoming_limit = 4096;       // entries waiting for the loop
+    std::uint32_t stream_maxlen = 100000;    // XADD MAXLEN ~
     std::chrono::milliseconds io_timeout{1000};
     std::chrono::milliseconds block{1000};  // XREAD BLOCK
     std::chrono::milliseconds backoff_first{100};
@@ -101,6 +101,10 @@ class ClusterLink {
     void read_loop();
     void set_up(std::atomic<bool>& which, bool up, std::string_view why);
     bool wait_backoff(std::chrono::milliseconds& backoff);
+    // One thread's connection broke (or never came): closed, said, waited out with a
+    // growing backoff. False when the link is stopping.
+    bool lost(std::atomic<bool>& which, class RedisConnection& redis,
+              std::chrono::milliseconds& backoff, std::string_view why);
     bool send_batch(class RedisConnection& redis, std::string& sha,
                     const std::vector<OffenceReport>& batch, std::string& error);
     bool send_command(class RedisConnection& redis, const ClusterCommand& command,

@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "lift_bans.hpp"
 #include "xmlrpcguard/durations.hpp"
 #include "xmlrpcguard/status_report.hpp"
 
@@ -231,20 +232,12 @@ std::string ControlService::unban(std::string_view address, std::int64_t now) {
 }
 
 std::string ControlService::flush(std::int64_t now) {
-    std::vector<Address> banned;
-    table_.for_each(now, 1, [&](const EntryView& e) {
-        if (e.banned_until > now) {
-            banned.push_back(e.address);
-        }
-    });
-    for (const Address& key : banned) {
-        table_.unban(key, now);
-    }
+    std::size_t lifted = lift_all_bans(table_, now);
     std::string why;
     if (!helper_.withdraw_all(why)) {
         return error("unbanned in httpd, but the kernel refused: " + why);
     }
-    return "ok unbanned " + std::to_string(banned.size()) + "\n";
+    return "ok unbanned " + std::to_string(lifted) + "\n";
 }
 
 }  // namespace xmlrpcguard

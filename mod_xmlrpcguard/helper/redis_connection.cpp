@@ -112,8 +112,8 @@ RedisReply RedisConnection::command(std::span<const std::string_view> arguments,
         argv.push_back(argument.data());
         lengths.push_back(argument.size());
     }
-    auto* reply = static_cast<redisReply*>(redisCommandArgv(
-        context_, static_cast<int>(argv.size()), argv.data(), lengths.data()));
+    auto* reply = static_cast<redisReply*>(
+        redisCommandArgv(context_, static_cast<int>(argv.size()), argv.data(), lengths.data()));
     if (!reply) {
         error = context_->err ? context_->errstr : "no reply";
         close();

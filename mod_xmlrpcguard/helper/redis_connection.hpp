@@ -31,8 +31,7 @@ class RedisConnection {
     ~RedisConnection();
 
     // Connects, authenticates and selects the database; false with `error` set.
-    bool open(const RedisEndpoint& endpoint, std::chrono::milliseconds timeout,
-              std::string& error);
+    bool open(const RedisEndpoint& endpoint, std::chrono::milliseconds timeout, std::string& error);
     void close() noexcept;
     bool is_open() const noexcept { return context_ != nullptr; }
 

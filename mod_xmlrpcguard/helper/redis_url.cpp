@@ -21,8 +21,8 @@ bool to_int(std::string_view text, int low, int high, int& out) {
 }
 
 bool host_char(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '-' || c == '_' || c == ':';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '-' || c == '_' || c == ':';
 }
 
 }  // namespace
@@ -30,8 +30,9 @@ bool host_char(char c) {
 std::optional<RedisEndpoint> parse_redis_url(std::string_view url, std::string& why) {
     constexpr std::string_view kScheme = "redis://";
     if (url.starts_with("rediss://")) {
-        why = "rediss:// (TLS) is not available: Debian 12's libhiredis 0.14.1 has no TLS; use "
-              "redis:// over a private network or a tunnel (stunnel, WireGuard)";
+        why =
+            "rediss:// (TLS) is not available: Debian 12's libhiredis 0.14.1 has no TLS; use "
+            "redis:// over a private network or a tunnel (stunnel, WireGuard)";
         return std::nullopt;
     }
     if (!url.starts_with(kScheme) || url.size() > 1000) {
@@ -68,8 +69,8 @@ std::optional<RedisEndpoint> parse_redis_url(std::string_view url, std::string& 
         }
         host = authority.substr(1, close - 1);
         std::string_view after = authority.substr(close + 1);
-        if (!after.empty() && (!after.starts_with(':') || !to_int(after.substr(1), 1, 65535,
-                                                                  endpoint.port))) {
+        if (!after.empty() &&
+            (!after.starts_with(':') || !to_int(after.substr(1), 1, 65535, endpoint.port))) {
             why = "the port must be a number from 1 to 65535";
             return std::nullopt;
         }
@@ -91,8 +92,8 @@ std::optional<RedisEndpoint> parse_redis_url(std::string_view url, std::string& 
 bool valid_redis_key_prefix(std::string_view prefix) {
     return !prefix.empty() && prefix.size() <= 64 &&
            std::all_of(prefix.begin(), prefix.end(), [](char c) {
-               return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                      (c >= '0' && c <= '9') || c == ':' || c == '_' || c == '-' || c == '.';
+               return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == ':' || c == '_' || c == '-' || c == '.';
            });
 }
 

@@ -129,8 +129,7 @@ Offences judge_exchange(GuardedExchange& exchange) {
 // XmlRpcGuardCluster: the offences also go to the fleet's window, through the helper
 // (one datagram, never waited for). Only those the kernel may act on: a forwarded
 // client's or a KernelBan Off vhost's bans stay in this httpd.
-void report_to_cluster(const GuardedExchange& exchange, const Verdict& verdict,
-                       BanReason reason) {
+void report_to_cluster(const GuardedExchange& exchange, const Verdict& verdict, BanReason reason) {
     const ServerConfig& config = exchange.config;
     if (!config.cluster_url || config.mode != GuardMode::On || exchange.forwarded ||
         config.kernel_ban == 0) {

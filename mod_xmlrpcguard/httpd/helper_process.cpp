@@ -21,10 +21,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <exception>
 #include <memory>
 #include <optional>
-#include <cstdio>
 #include <string>
 
 #include "cluster_node.hpp"

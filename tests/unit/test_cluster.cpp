@@ -75,8 +75,8 @@ struct Node {
 std::vector<std::pair<std::string, std::string>> ban(std::string address, std::string prefix = "32",
                                                      std::int64_t until = kT0 + 600,
                                                      std::string node = "other-1") {
-    return {{"op", "ban"},       {"node", std::move(node)},         {"addr", std::move(address)},
-            {"prefix", prefix},  {"until", std::to_string(until)}, {"reason", "auth_failure"}};
+    return {{"op", "ban"},      {"node", std::move(node)},        {"addr", std::move(address)},
+            {"prefix", prefix}, {"until", std::to_string(until)}, {"reason", "auth_failure"}};
 }
 
 }  // namespace
@@ -213,11 +213,15 @@ BOOST_AUTO_TEST_CASE(unban_and_flush_from_others_but_not_our_own_again) {
     Node node("me-1");
     node.apply(ban("198.18.6.10"));
     node.apply(ban("198.18.6.11"));
-    BOOST_TEST(node.apply({{"op", "unban"}, {"node", "me-1"}, {"addr", "198.18.6.10"},
-                           {"prefix", "32"}}) == ClusterOutcome::Skipped);
+    BOOST_TEST(
+        node.apply(
+            {{"op", "unban"}, {"node", "me-1"}, {"addr", "198.18.6.10"}, {"prefix", "32"}}) ==
+        ClusterOutcome::Skipped);
     BOOST_TEST(node.table->banned(addr("198.18.6.10"), kT0));
-    BOOST_TEST(node.apply({{"op", "unban"}, {"node", "other-1"}, {"addr", "198.18.6.10"},
-                           {"prefix", "32"}}) == ClusterOutcome::Applied);
+    BOOST_TEST(
+        node.apply(
+            {{"op", "unban"}, {"node", "other-1"}, {"addr", "198.18.6.10"}, {"prefix", "32"}}) ==
+        ClusterOutcome::Applied);
     BOOST_TEST(!node.table->banned(addr("198.18.6.10"), kT0));
     BOOST_TEST(node.sink.removed.size() == 1u);
     BOOST_TEST(node.apply({{"op", "flush"}, {"node", "other-1"}}) == ClusterOutcome::Applied);

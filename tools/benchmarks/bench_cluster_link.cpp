@@ -45,8 +45,8 @@ double send_all(const int ends[2], bool offence) {
         for (int i = 0; i < kBurst; ++i) {
             key.bytes[15] = static_cast<std::uint8_t>(i);
             if (offence) {
-                auto message = encode(offence_report(key, 64, 1, WindowRule{600, 3}, 3600,
-                                                     BanReason::AuthFailure));
+                auto message = encode(
+                    offence_report(key, 64, 1, WindowRule{600, 3}, 3600, BanReason::AuthFailure));
                 xrg_bench::keep(static_cast<std::uint64_t>(
                     send(ends[0], message.data(), message.size(), MSG_DONTWAIT | MSG_NOSIGNAL)));
             } else {
@@ -108,8 +108,8 @@ int redis(const char* host, int port, const char* password, int offences, int ro
         for (int i = 0; i < offences; ++i) {
             key.bytes[14] = static_cast<std::uint8_t>(i >> 8);
             key.bytes[15] = static_cast<std::uint8_t>(i);
-            link.offer(offence_report(key, 64, 1, WindowRule{600, 20}, 3600,
-                                      BanReason::AuthFailure));
+            link.offer(
+                offence_report(key, 64, 1, WindowRule{600, 20}, 3600, BanReason::AuthFailure));
         }
         auto sent = [&] {
             auto values = counters.read();
@@ -131,9 +131,10 @@ int redis(const char* host, int port, const char* password, int offences, int ro
     auto s = xrg_bench::spread(rates);
     std::printf("\n| one helper to Redis | offences/s (median) | min-max | rounds |\n");
     std::printf("|---|---:|---:|---:|\n");
-    std::printf("| %d offences over 65536 addresses, batches of up to 512 per EVALSHA | %.0f | "
-                "%.0f-%.0f | %d |\n",
-                offences, s.median, s.min, s.max, rounds);
+    std::printf(
+        "| %d offences over 65536 addresses, batches of up to 512 per EVALSHA | %.0f | "
+        "%.0f-%.0f | %d |\n",
+        offences, s.median, s.min, s.max, rounds);
     return 0;
 }
 
