@@ -13,7 +13,8 @@ the client namespace.
   and bans on its own windows; started again: every node reconnects, the offences
   queued meanwhile reach the fleet's window, and a new ban spreads again.
 * A node stopped while the others ban reads the stream on from where it left off
-  when it starts again.
+  when it starts again; after a graceful restart a node is back in the fleet.
+* xmlrpcguardctl unban on one node lifts the ban on every node.
 """
 
 import json
@@ -37,6 +38,7 @@ PREFIX = "xrgtest:"
 IGNORED = "198.18.9.9"
 STATUS = "/guard-status"
 VHOST = "guarded.test"
+CTL = os.path.join(os.environ.get("XRG_BUILD_DIR", ""), "tools", "xmlrpcguardctl")
 
 
 def node_config(index, workdir, docroot, fpm_socket, password_file):
@@ -270,6 +272,32 @@ class ClusterSuite(unittest.TestCase):
                    what="the restarted node to apply the ban made while it was down")
         # From the id its helper saved at the stop, not from the start of the bantime.
         self.assertRegex(self.log(2), r"XRG0408: .* reading the ban stream from \d+-\d+")
+
+    def test_5_after_a_graceful_restart_a_node_is_back_in_the_fleet(self):
+        node = self.fleet.nodes[0]
+        node.graceful()
+        self.wait_connected(True)
+        attacker = self.new_address()
+        for turn in (1, 2, 0):
+            self.assertTrue(self.attempt(turn, attacker))
+        wait_until(lambda: self.banned_everywhere(attacker), timeout=10,
+                   what="a ban to spread after node 0's graceful restart")
+
+    def test_6_an_operators_unban_on_one_node_lifts_the_ban_everywhere(self):
+        attacker = self.new_address()
+        for turn in range(MAXRETRY):
+            self.assertTrue(self.attempt(turn % 3, attacker))
+        wait_until(lambda: self.banned_everywhere(attacker), timeout=10, what="the fleet ban")
+        answer = subprocess.run([CTL, "--socket", os.path.join(self.fleet.nodes[1].workdir,
+                                                               "control.sock"), "unban", attacker],
+                                capture_output=True, text=True, timeout=10)
+        self.assertEqual(answer.returncode, 0, answer.stdout + answer.stderr)
+        wait_until(lambda: not any(self.denied(i, attacker) or self.fleet.in_set(i, attacker)
+                                   for i in range(3)), timeout=10,
+                   what="the unban to reach every node's table and kernel set")
+        # The fleet's window of the address went with it: counting starts afresh.
+        self.assertTrue(self.attempt(0, attacker))
+        self.assertFalse(any(self.denied(i, attacker) for i in range(3)))
 
 
 if __name__ == "__main__":
