@@ -12,6 +12,7 @@
 #include "xmlrpcguard/ban_helper.hpp"
 #include "xmlrpcguard/ban_sink.hpp"
 #include "xmlrpcguard/offence_report.hpp"
+#include "xmlrpcguard/status_report.hpp"
 #include "xmlrpcguard/window_table.hpp"
 
 using namespace xmlrpcguard;
@@ -227,6 +228,23 @@ BOOST_AUTO_TEST_CASE(unban_and_flush_from_others_but_not_our_own_again) {
     BOOST_TEST(node.apply({{"op", "flush"}, {"node", "other-1"}}) == ClusterOutcome::Applied);
     BOOST_TEST(!node.table->banned(addr("198.18.6.11"), kT0));
     BOOST_TEST(node.sink.flushes == 1);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(status)
+
+BOOST_AUTO_TEST_CASE(the_status_page_says_the_links_state) {
+    StatusReport report;
+    BOOST_TEST(cluster_state(report).empty());  // no XmlRpcGuardCluster: nothing said
+    report.counters[static_cast<std::size_t>(Counter::ClusterStateSince)] = 1'764'480'000;
+    BOOST_TEST(cluster_state(report) == "cluster: disconnected since 2025-11-30T05:20:00Z");
+    report.counters[static_cast<std::size_t>(Counter::ClusterConnected)] = 1;
+    BOOST_TEST(cluster_state(report) == "cluster: connected since 2025-11-30T05:20:00Z");
+    BOOST_TEST(status_json(report).find("\"cluster\":\"cluster: connected since") !=
+               std::string::npos);
+    BOOST_TEST(status_html(report).find("cluster: connected since") != std::string::npos);
+    BOOST_TEST(status_metrics(report).find("xmlrpcguard_cluster_connected 1") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
