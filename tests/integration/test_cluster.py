@@ -14,7 +14,9 @@ the client namespace.
   queued meanwhile reach the fleet's window, and a new ban spreads again.
 * A node stopped while the others ban reads the stream on from where it left off
   when it starts again; after a graceful restart a node is back in the fleet.
-* xmlrpcguardctl unban on one node lifts the ban on every node.
+* xmlrpcguardctl unban and flush on one node lift the bans on every node.
+* A Redis that stops answering (DEBUG SLEEP) stalls no node: each bans on its own
+  window meanwhile.
 """
 
 import json
@@ -103,6 +105,7 @@ class Fleet:
         self.redis = self.net.start(self.net.server, [
             "redis-server", "--port", str(REDIS_PORT), "--bind", "127.0.0.1", "--save", "",
             "--appendonly", "no", "--dir", self.workdir, "--requirepass", PASSWORD,
+            "--enable-debug-command", "local",
             "--logfile", os.path.join(self.workdir, "redis.log")])
         wait_until(lambda: self.redis_cli("PING").stdout.strip() == "PONG" or self.redis.poll() is not None,
                    timeout=10, what="redis-server")
@@ -298,6 +301,40 @@ class ClusterSuite(unittest.TestCase):
         # The fleet's window of the address went with it: counting starts afresh.
         self.assertTrue(self.attempt(0, attacker))
         self.assertFalse(any(self.denied(i, attacker) for i in range(3)))
+
+
+    def test_7_an_operators_flush_on_one_node_lifts_every_ban_everywhere(self):
+        attackers = [self.new_address(), self.new_address()]
+        for attacker in attackers:
+            for turn in range(MAXRETRY):
+                self.assertTrue(self.attempt(turn % 3, attacker))
+        wait_until(lambda: all(self.banned_everywhere(a) for a in attackers), timeout=10,
+                   what="two fleet bans")
+        answer = subprocess.run([CTL, "--socket", os.path.join(self.fleet.nodes[2].workdir,
+                                                               "control.sock"), "flush"],
+                                capture_output=True, text=True, timeout=10)
+        self.assertEqual(answer.returncode, 0, answer.stdout + answer.stderr)
+        wait_until(lambda: not any(self.denied(i, a) or self.fleet.in_set(i, a)
+                                   for i in range(3) for a in attackers), timeout=10,
+                   what="the flush to reach every node")
+
+    def test_8_a_redis_that_stops_answering_stalls_no_node(self):
+        sleeper = self.net.start(self.net.server, [
+            "redis-cli", "-p", str(REDIS_PORT), "--no-auth-warning", "-a", PASSWORD,
+            "DEBUG", "SLEEP", "4"], stdout=subprocess.DEVNULL)
+        attacker = self.new_address()
+        started = time.monotonic()
+        for _ in range(MAXRETRY):
+            self.assertTrue(self.attempt(1, attacker))
+        wait_until(lambda: self.denied(1, attacker) and self.fleet.in_set(1, attacker), timeout=3,
+                   what="node 1 to ban on its own window while Redis sleeps")
+        self.assertIsNone(sleeper.poll(), "Redis woke before the node banned: nothing was shown")
+        self.assertLess(time.monotonic() - started, 4)
+        sleeper.wait(10)
+        self.wait_connected(True)
+        # What the node sent while Redis slept reaches the fleet afterwards.
+        wait_until(lambda: self.banned_everywhere(attacker), timeout=15,
+                   what="the ban to spread once Redis answers again")
 
 
 if __name__ == "__main__":
