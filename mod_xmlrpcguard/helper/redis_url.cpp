@@ -36,7 +36,7 @@ std::optional<RedisEndpoint> parse_redis_url(std::string_view url, std::string& 
         return std::nullopt;
     }
     if (!url.starts_with(kScheme) || url.size() > 1000) {
-        why = "expected redis://[user:password@]host[:port][/db]";
+        why = "expected redis://[user[:password]@]host[:port][/db]";
         return std::nullopt;
     }
     std::string_view rest = url.substr(kScheme.size());
@@ -44,13 +44,13 @@ std::optional<RedisEndpoint> parse_redis_url(std::string_view url, std::string& 
     if (auto at = rest.rfind('@'); at != std::string_view::npos) {
         std::string_view credentials = rest.substr(0, at);
         rest.remove_prefix(at + 1);
+        // user:password, :password (the default user), or user alone (its password
+        // from XmlRpcGuardClusterPasswordFile).
         auto colon = credentials.find(':');
-        if (colon == std::string_view::npos) {
-            why = "credentials must be user:password (an empty user for the default one)";
-            return std::nullopt;
-        }
         endpoint.user = credentials.substr(0, colon);
-        endpoint.password = credentials.substr(colon + 1);
+        if (colon != std::string_view::npos) {
+            endpoint.password = credentials.substr(colon + 1);
+        }
     }
     std::string_view authority = rest.substr(0, rest.find('/'));
     if (authority.size() < rest.size()) {

@@ -1,4 +1,4 @@
-// XmlRpcGuardCluster's URL, redis://[user:password@]host[:port][/db], read once at
+// XmlRpcGuardCluster's URL, redis://[user[:password]@]host[:port][/db], read once at
 // configuration time (configtest names what is wrong) and again by the helper.
 #pragma once
 

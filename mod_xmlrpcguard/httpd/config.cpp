@@ -318,7 +318,7 @@ const char* set_ipv6_prefix(cmd_parms* cmd, void*, const char* value) {
     return nullptr;
 }
 
-// XmlRpcGuardCluster redis://[user:password@]host[:port][/db] [key-prefix]
+// XmlRpcGuardCluster redis://[user[:password]@]host[:port][/db] [key-prefix]
 const char* set_cluster(cmd_parms* cmd, void*, const char* url, const char* prefix) {
     if (const char* error = server_only(cmd)) {
         return error;
@@ -407,7 +407,7 @@ const command_rec kDirectives[] = {
                   "PATH | none: where the ban helper keeps bans and counts across stops "
                   "(server-wide; default /var/lib/apache2/xmlrpcguard/state)"),
     AP_INIT_TAKE12("XmlRpcGuardCluster", as_cmd(set_cluster), nullptr, RSRC_CONF,
-                   "redis://[user:password@]host[:port][/db] [key-prefix]: share offences and "
+                   "redis://[user[:password]@]host[:port][/db] [key-prefix]: share offences and "
                    "bans with the other nodes through Redis (server-wide; default: alone)"),
     AP_INIT_TAKE1("XmlRpcGuardClusterPasswordFile", as_cmd(set_cluster_password_file), nullptr,
                   RSRC_CONF,

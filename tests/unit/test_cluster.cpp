@@ -142,6 +142,10 @@ BOOST_AUTO_TEST_CASE(the_forms_of_the_directive) {
     BOOST_TEST(v6->host == "2001:db8::5");
     BOOST_TEST(v6->port == 7000);
     BOOST_TEST(v6->user.empty());
+    auto user_only = parse_redis_url("redis://guard@10.0.0.5", why);  // password from the file
+    BOOST_REQUIRE(user_only);
+    BOOST_TEST(user_only->user == "guard");
+    BOOST_TEST(user_only->password.empty());
 }
 
 BOOST_AUTO_TEST_CASE(refusals_say_why) {
@@ -149,7 +153,7 @@ BOOST_AUTO_TEST_CASE(refusals_say_why) {
     BOOST_TEST(!parse_redis_url("rediss://10.0.0.5", why));
     BOOST_TEST(why.find("TLS") != std::string::npos);
     for (const char* bad : {"http://x", "redis://", "redis://h:0", "redis://h:70000", "redis://h/x",
-                            "redis://h o", "redis://pw@h", "redis://[::1"}) {
+                            "redis://h o", "redis://[::1"}) {
         why.clear();
         BOOST_TEST(!parse_redis_url(bad, why), bad);
         BOOST_TEST(!why.empty(), bad);
