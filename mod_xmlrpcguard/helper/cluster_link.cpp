@@ -182,11 +182,11 @@ std::vector<ClusterEntry> ClusterLink::take() {
 void ClusterLink::set_up(std::atomic<bool>& which, bool up, std::string_view why) {
     std::lock_guard lock(state_mutex_);
     which = up;
-    bool now_up = writer_up_ && reader_up_;
-    if (now_up == was_connected_) {
-        return;
+    int now_up = writer_up_ && reader_up_ ? 1 : 0;
+    if (now_up == said_) {
+        return;  // said already (the first failure to connect is said too)
     }
-    was_connected_ = now_up;
+    said_ = now_up;
     if (counters_) {
         counters_->set(Counter::ClusterConnected, now_up ? 1 : 0);
         counters_->set(Counter::ClusterStateSince, static_cast<std::uint64_t>(std::time(nullptr)));

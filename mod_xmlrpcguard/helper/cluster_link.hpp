@@ -125,8 +125,8 @@ class ClusterLink {
     bool stopping_ = false;
     std::atomic<bool> writer_up_{false};
     std::atomic<bool> reader_up_{false};
-    std::atomic<bool> was_connected_{false};
     std::mutex state_mutex_;
+    int said_ = -1;  // under state_mutex_: the state last told (-1 none yet, 0 down, 1 up)
 
     std::thread writer_;
     std::thread reader_;

@@ -18,6 +18,7 @@
 
 #include <ap_mpm.h>
 
+#include <fcntl.h>
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -414,21 +415,32 @@ void read_cluster_password(server_rec* s) {
     if (!path) {
         return;
     }
-    FILE* file = std::fopen(path, "re");
+    // Whoever holds it may write the fleet's stream (lift bans on every node): a file
+    // httpd's User could read, or replace, is not used.
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat about {};
     char buffer[512] = {};
-    std::size_t length = file ? std::fread(buffer, 1, sizeof buffer - 1, file) : 0;
-    if (file) {
-        std::fclose(file);
+    ssize_t length = -1;
+    bool safe = fd >= 0 && fstat(fd, &about) == 0 && S_ISREG(about.st_mode) && about.st_uid == 0 &&
+                (about.st_mode & 077) == 0;
+    if (safe) {
+        length = read(fd, buffer, sizeof buffer - 1);
     }
-    std::string_view text(buffer, length);
-    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) {
-        text.remove_suffix(1);
+    if (fd >= 0) {
+        close(fd);
     }
-    if (!file || text.empty()) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, errno, s,
-                     "XRG0407: cluster: XmlRpcGuardClusterPasswordFile %s cannot be read or is "
-                     "empty: connecting without a password",
-                     path);
+    std::string_view text(buffer, static_cast<std::size_t>(std::max<ssize_t>(0, length)));
+    text = text.substr(0, text.find_first_of("\r\n"));
+    if (!safe || text.empty()) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, fd < 0 ? errno : 0, s,
+                     "XRG0407: cluster: XmlRpcGuardClusterPasswordFile %s not used: %s; the "
+                     "node bans alone until Redis accepts it",
+                     path,
+                     fd < 0  ? "cannot be opened"
+                     : !safe ? "it must be a regular file of root's that nobody else may read "
+                               "(chown root:root, chmod 0600)"
+                             : "empty");
+        return;
     }
     g_cluster_password = text;
 }

@@ -337,5 +337,27 @@ class ClusterSuite(unittest.TestCase):
                    what="the ban to spread once Redis answers again")
 
 
+    def test_9_a_password_file_others_may_read_is_not_used(self):
+        fleet = self.fleet
+        loose = os.path.join(fleet.workdir, "loose.password")
+        with open(loose, "w") as f:
+            f.write(PASSWORD + "\n")
+        os.chmod(loose, 0o644)  # httpd's User (PHP) could read it, and lift every node's bans
+        nodedir = os.path.join(fleet.workdir, "node-loose")
+        os.mkdir(nodedir, 0o755)
+        docroot = copy_backend(nodedir)
+        index = 3
+        config = node_config(0, nodedir, docroot, fleet.fpm_socket, loose)
+        config = config.replace("xrgnode0", f"xrgnode{index}").replace(str(PORTS[0]), "8004")
+        httpd = Httpd(self.net, nodedir, "fpm", config, port=8004)
+        fleet.nodes.append(httpd)  # stopped with the fleet
+        httpd.start()
+        wait_until(lambda: "XRG0407" in httpd.read_error_log(), timeout=10, what="XRG0407")
+        self.assertIn("nobody else may read", httpd.read_error_log())
+        wait_until(lambda: "XRG0402" in httpd.read_error_log(), timeout=10,
+                   what="the node to say Redis refused it")
+        self.assertNotIn("XRG0401", httpd.read_error_log())
+
+
 if __name__ == "__main__":
     unittest.main()
