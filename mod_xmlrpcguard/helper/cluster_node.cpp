@@ -40,9 +40,6 @@ ClusterNode::ClusterNode(ClusterNodeSettings settings, WindowTable table, BanHel
       events_(events),
       applier_(table, helper, settings_.link.node),
       saved_at_(std::chrono::steady_clock::now()) {
-    if (settings_.link.resume_from.empty() && !settings_.resume_file.empty()) {
-        settings_.link.resume_from = load_resume(settings_.resume_file);
-    }
     last_id_ = settings_.link.resume_from;
     link_ = std::make_unique<ClusterLink>(settings_.link, counters_, events_);
 }

@@ -29,7 +29,9 @@ class ClusterNodeEvents : public ClusterEvents {
 
 struct ClusterNodeSettings {
     ClusterLinkSettings link;
-    std::string resume_file;  // empty: the stream is read from catch_up_seconds ago
+    // Where the last entry applied is kept (empty: nowhere). The owner reads it back
+    // with load_resume() into link.resume_from before it makes the node.
+    std::string resume_file;
     unsigned ipv6_prefix = 64;
     std::uint32_t default_bantime = 86400;  // an operator's ban without a duration
 };

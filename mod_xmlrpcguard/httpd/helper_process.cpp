@@ -470,9 +470,10 @@ std::unique_ptr<ClusterNode> start_cluster(server_rec* s, WindowTable table, Ban
                         std::to_string(endpoint->db) + " prefix " + config.cluster_prefix +
                         " as node " + settings.link.node;
     log = std::make_unique<ClusterLog>(s, where);
-    std::string resume = settings.resume_file.empty()
-                             ? std::string()
-                             : ClusterNode::load_resume(settings.resume_file);
+    if (!settings.resume_file.empty()) {
+        settings.link.resume_from = ClusterNode::load_resume(settings.resume_file);
+    }
+    const std::string& resume = settings.link.resume_from;
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
                  "XRG0408: cluster: node %s, Redis %s:%d, reading the ban stream from %s",
                  settings.link.node.c_str(), endpoint->host.c_str(), endpoint->port,
