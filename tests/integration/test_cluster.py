@@ -242,6 +242,15 @@ class ClusterSuite(unittest.TestCase):
         wait_until(lambda: self.denied(0, alone) and fleet.in_set(0, alone), timeout=5,
                    what="node 0 to ban on its own window")
         self.assertFalse(fleet.in_set(1, alone))
+        # And so do the two others, each on its own attacker.
+        locals_ = {1: self.new_address(), 2: self.new_address()}
+        for index, attacker in locals_.items():
+            for _ in range(MAXRETRY):
+                self.assertTrue(self.attempt(index, attacker))
+            wait_until(lambda: self.denied(index, attacker) and fleet.in_set(index, attacker),
+                       timeout=5, what=f"node {index} to ban on its own window")
+        for index, attacker in locals_.items():
+            self.assertFalse(any(fleet.in_set(other, attacker) for other in range(3) if other != index))
         fleet.start_redis()
         self.wait_connected(True)
         # The offences queued while Redis was away reach the fleet's window: the others
