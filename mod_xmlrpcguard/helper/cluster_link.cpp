@@ -135,6 +135,7 @@ ClusterLink::~ClusterLink() {
     }
     work_.notify_all();
     room_.notify_all();
+    stop_.notify_all();
     writer_.join();
     reader_.join();
     close(ready_fd_);
@@ -207,7 +208,7 @@ bool ClusterLink::lost(std::atomic<bool>& which, RedisConnection& redis,
 
 bool ClusterLink::wait_backoff(std::chrono::milliseconds& backoff) {
     std::unique_lock lock(mutex_);
-    work_.wait_for(lock, backoff, [this] { return stopping_; });
+    stop_.wait_for(lock, backoff, [this] { return stopping_; });
     backoff = std::min(backoff * 2, settings_.backoff_max);
     return !stopping_;
 }

@@ -115,9 +115,10 @@ class ClusterLink {
     ClusterEvents& events_;
     int ready_fd_ = -1;
 
-    std::mutex mutex_;  // guards everything below until the threads
-    std::condition_variable work_;
-    std::condition_variable room_;
+    std::mutex mutex_;              // guards everything below until the threads
+    std::condition_variable work_;  // offences or commands for the writer
+    std::condition_variable room_;  // the loop took entries
+    std::condition_variable stop_;  // only for stopping_: a backoff is not woken by work
     std::deque<OffenceReport> offences_;
     std::deque<ClusterCommand> commands_;
     std::deque<ClusterEntry> incoming_;
