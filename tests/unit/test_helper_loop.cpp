@@ -199,3 +199,57 @@ BOOST_AUTO_TEST_CASE(a_line_that_reads_otherwise_is_logged_as_what_ran) {
     BOOST_TEST(ControlCommand::parse("ban 198.18.9.7\x1b[2J 1h").to_string() ==
                "ban 198.18.9.7?[2J 1h");  // nothing unprintable reaches the log
 }
+
+// The cluster's hook (XmlRpcGuardCluster): datagrams it claims, its descriptor, and the
+// operator's commands once executed; every other datagram is the helper's as before.
+struct RecordingExtension final : HelperExtension {
+    int ready[2] = {-1, -1};
+    std::vector<std::size_t> datagrams;
+    int readies = 0;
+    std::vector<std::string> commands;
+
+    RecordingExtension() { BOOST_REQUIRE(pipe(ready) == 0); }
+    ~RecordingExtension() {
+        close(ready[0]);
+        close(ready[1]);
+    }
+    bool on_datagram(std::span<const std::byte> datagram, std::int64_t) override {
+        if (datagram.size() != 40) {
+            return false;
+        }
+        datagrams.push_back(datagram.size());
+        return true;
+    }
+    int poll_fd() const override { return ready[0]; }
+    void on_ready(std::int64_t) override {
+        char byte;
+        BOOST_REQUIRE(read(ready[0], &byte, 1) == 1);
+        ++readies;
+    }
+    void on_command(const ControlCommand& command, std::string_view answer, std::int64_t) override {
+        commands.push_back(command.to_string() + " -> " + std::string(answer.substr(0, 2)));
+    }
+};
+
+BOOST_AUTO_TEST_CASE(an_extension_gets_its_datagrams_its_descriptor_and_the_commands) {
+    Scene scene;
+    RecordingExtension extension;
+    scene.loop.set_extension(&extension);
+    std::byte report[40] = {};
+    BOOST_REQUIRE(send(scene.channel[0], report, sizeof report, 0) == 40);
+    scene.send_ban("198.18.3.1");
+    BOOST_REQUIRE(write(extension.ready[1], "x", 1) == 1);
+    scene.loop.turn(100ms);
+    BOOST_TEST(extension.datagrams.size() == 1u);
+    BOOST_TEST(extension.readies == 1);
+    BOOST_TEST(scene.sink.added.size() == 1u);  // the ban message still reached the helper
+    int client = scene.socket.connect_client();
+    const char line[] = "unban 198.18.3.1\n";
+    BOOST_REQUIRE(send(client, line, sizeof line - 1, 0) == static_cast<ssize_t>(sizeof line - 1));
+    for (int i = 0; i < 10 && extension.commands.empty(); ++i) {
+        scene.loop.turn(20ms);
+    }
+    close(client);
+    BOOST_REQUIRE(extension.commands.size() == 1u);
+    BOOST_TEST(extension.commands[0] == "unban 198.18.3.1 -> ok");
+}
