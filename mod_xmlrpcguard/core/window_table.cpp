@@ -739,6 +739,53 @@ void WindowTable::copy_from(const WindowTable& other, std::int64_t now) {
     }
 }
 
+// Moving the bucket's last used entry into the released slot keeps used slots a prefix
+// of the bucket. A lock-free reader looking for that moved key in the nanoseconds
+// between the two writes can miss it once (it read the old slot before the move and
+// the emptied one after); the moved key is some other address of the bucket, and a
+// missed banned() answers one request of it as not banned, once.
+std::size_t WindowTable::fold(const Cidr& prefix) {
+    TableAccess table(header_, shape_);
+    std::size_t released = 0;
+    for (std::size_t bucket = 0; bucket < table.buckets(); ++bucket) {
+        std::size_t first = bucket * kBucketSize;
+        bool member = false;
+        for (std::size_t i = first; i < first + kBucketSize && !member; ++i) {
+            EntryValue v = table.read(i);
+            if (!v.used) {
+                break;
+            }
+            member = prefix.contains(Key{{v.key[0], v.key[1]}}.address());
+        }
+        if (!member) {
+            continue;
+        }
+        TableAccess::StripeLock lock(table, table.stripe_of_bucket(bucket));
+        if (!lock.locked()) {
+            continue;
+        }
+        std::size_t end = first;
+        while (end < first + kBucketSize && table.entry(end).used.load(kRelaxed)) {
+            ++end;
+        }
+        for (std::size_t i = first; i < end;) {
+            EntryValue v = load_fields(table.entry(i));
+            if (!prefix.contains(Key{{v.key[0], v.key[1]}}.address())) {
+                ++i;
+                continue;
+            }
+            std::size_t last = end - 1;
+            if (last != i) {
+                table.write(i, load_fields(table.entry(last)));
+            }
+            table.write(last, EntryValue{});
+            --end;
+            ++released;
+        }
+    }
+    return released;
+}
+
 TableStats WindowTable::stats(std::int64_t now) const noexcept {
     TableAccess table(header_, shape_);
     TableStats stats;
