@@ -17,6 +17,8 @@
 
 namespace xmlrpcguard {
 
+class PrefixBanHelper;
+
 struct HelperSettings {
     // The server-wide XmlRpcGuardIgnoreIP and the server's own addresses (loopback is
     // implied).
@@ -68,6 +70,11 @@ class BanHelper {
 
     unsigned ipv6_prefix() const noexcept { return settings_.ipv6_prefix; }
 
+    // Prefix bans (XmlRpcGuardPrefixBan): prefix messages on the channel go to it, and
+    // each reconcile reconciles its table too. Null: prefix messages are malformed.
+    void set_prefixes(PrefixBanHelper* prefixes) noexcept { prefixes_ = prefixes; }
+    PrefixBanHelper* prefixes() const noexcept { return prefixes_; }
+
   private:
     bool take_token(std::int64_t now);
     bool put(const BanRequest& request, std::int64_t now, std::string& error);
@@ -82,6 +89,7 @@ class BanHelper {
     std::int64_t refilled_at_ = 0;
     // When the kernel entry we added for each key ends.
     std::unordered_map<Address, std::int64_t, AddressHash> kernel_until_;
+    PrefixBanHelper* prefixes_ = nullptr;
 };
 
 }  // namespace xmlrpcguard

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <vector>
 
+#include "xmlrpcguard/prefix_ban_helper.hpp"
+
 namespace xmlrpcguard {
 
 const char* to_string(HelperVerdict verdict) noexcept {
@@ -70,6 +72,9 @@ bool BanHelper::put(const BanRequest& request, std::int64_t now, std::string& er
 
 HelperVerdict BanHelper::on_message(std::span<const std::byte> message, std::int64_t now,
                                     std::string& error) {
+    if (prefixes_ && is_prefix_message(message)) {
+        return prefixes_->on_message(message, now, error);
+    }
     auto request = decode(message);
     if (!request) {
         return HelperVerdict::Malformed;
@@ -148,6 +153,12 @@ BanHelper::Reconciled BanHelper::reconcile(const WindowTable& table, std::int64_
         }
     }
     std::erase_if(kernel_until_, [now](const auto& known) { return known.second <= now; });
+    if (prefixes_) {
+        auto more = prefixes_->reconcile(now, error);
+        result.added += more.added;
+        result.failed += more.failed;
+        result.deferred += more.deferred;
+    }
     return result;
 }
 
