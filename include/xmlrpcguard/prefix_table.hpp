@@ -51,6 +51,7 @@ struct PrefixNote {
     std::uint32_t members = 0;   // distinct members seen within findtime
     std::uint32_t offences = 0;  // their offences, each member's capped at maxretry
     bool due = false;            // the rule holds: ban the prefix
+    bool first_due = false;      // due with this note, not before it (report once)
     bool banned = false;         // already banned: nothing was counted
     bool refused = false;        // no record free (only active prefix bans around)
 };
@@ -82,7 +83,13 @@ struct PrefixStats {
     std::uint64_t bans = 0;          // prefixes newly banned since formatting
     std::uint64_t folded = 0;        // table entries released by prefix bans
     std::uint64_t refused_full = 0;  // notes refused: only active prefix bans around
+    std::uint64_t denied = 0;        // requests denied at once because their prefix is banned
+    std::uint64_t spared = 0;        // prefixes due but not banned: they hold a protected address
+    std::uint64_t detected = 0;      // prefixes due under DetectOnly: reported, not banned
 };
+
+// What httpd counts beside the table's own numbers (relaxed atomic adds, any process).
+enum class PrefixCounter : std::uint8_t { Denied, Spared, Detected };
 
 class PrefixTable {
   public:
@@ -126,6 +133,7 @@ class PrefixTable {
     bool restore(const SavedPrefix& saved, std::int64_t now);
 
     PrefixStats stats(std::int64_t now) const noexcept;
+    void count(PrefixCounter counter) noexcept;
     std::size_t capacity() const noexcept { return slots_; }
     // First violated invariant, or empty (tests; meaningful with no writer mid-update).
     std::string audit() const;

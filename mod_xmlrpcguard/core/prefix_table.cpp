@@ -177,6 +177,11 @@ struct PrefixTable::Region {
     std::atomic<std::uint64_t> folded;
     std::atomic<std::uint64_t> refused_full;
     std::atomic<std::uint64_t> lock_recoveries;
+    std::atomic<std::uint64_t> denied;
+    std::atomic<std::uint64_t> spared;
+    std::atomic<std::uint64_t> detected;
+    // Set by the first ban or restore: until then banned() answers after one load.
+    std::atomic<std::uint32_t> armed;
 };
 
 namespace {
@@ -468,6 +473,10 @@ PrefixNote PrefixTable::note(const Address& member, std::int64_t now, std::uint3
         return result;
     }
     std::uint32_t cap = std::max<std::uint32_t>(1, rule.maxretry);
+    std::uint32_t threshold = std::clamp<std::uint32_t>(rule.threshold, 1, kMaxThreshold);
+    std::uint32_t members_before = 0, offences_before = 0;
+    tally(v, now, rule.findtime, cap, members_before, offences_before);
+    bool due_before = members_before >= threshold && offences_before >= threshold * cap;
     std::int64_t horizon = now - static_cast<std::int64_t>(rule.findtime);
     std::uint32_t fp = access.fingerprint(member);
     std::uint32_t t = stored_time(now);
@@ -503,8 +512,8 @@ PrefixNote PrefixTable::note(const Address& member, std::int64_t now, std::uint3
     }
     v.last_activity = std::max(v.last_activity, t);
     tally(v, now, rule.findtime, cap, result.members, result.offences);
-    std::uint32_t threshold = std::clamp<std::uint32_t>(rule.threshold, 1, kMaxThreshold);
     result.due = result.members >= threshold && result.offences >= threshold * cap;
+    result.first_due = result.due && !due_before;
     lock.write(slot.index, v);
     return result;
 }
@@ -537,6 +546,7 @@ bool PrefixTable::ban(const Cidr& prefix, std::int64_t now, std::int64_t until, 
         return false;
     }
     v.last_activity = std::max(v.last_activity, stored_time(now));
+    region_->armed.store(1, kRelaxed);
     lock.write(slot.index, v);
     if (newly) {
         region_->bans.fetch_add(1, kRelaxed);
@@ -598,6 +608,9 @@ std::size_t PrefixTable::unban_all(std::int64_t now) {
 
 bool PrefixTable::banned(const Address& address, const PrefixRule& rule,
                          std::int64_t now) const noexcept {
+    if (region_->armed.load(kRelaxed) == 0) {
+        return false;  // never a prefix ban since formatting: the common case, one load
+    }
     Access access{region_, slots_, seed_};
     Key key = Key::of(rule.prefix_of(address));
     std::size_t first = access.first_of(key);
@@ -678,6 +691,7 @@ bool PrefixTable::restore(const SavedPrefix& saved, std::int64_t now) {
     v.times_banned =
         std::max({v.times_banned, saved.times_banned, std::uint32_t{v.ban_until != 0 ? 1u : 0u}});
     v.last_activity = std::max(v.last_activity, stored_time(saved.banned_since));
+    region_->armed.store(1, kRelaxed);
     lock.write(slot.index, v);
     return true;
 }
@@ -696,7 +710,24 @@ PrefixStats PrefixTable::stats(std::int64_t now) const noexcept {
     stats.bans = region_->bans.load(kRelaxed);
     stats.folded = region_->folded.load(kRelaxed);
     stats.refused_full = region_->refused_full.load(kRelaxed);
+    stats.denied = region_->denied.load(kRelaxed);
+    stats.spared = region_->spared.load(kRelaxed);
+    stats.detected = region_->detected.load(kRelaxed);
     return stats;
+}
+
+void PrefixTable::count(PrefixCounter counter) noexcept {
+    switch (counter) {
+        case PrefixCounter::Denied:
+            region_->denied.fetch_add(1, kRelaxed);
+            break;
+        case PrefixCounter::Spared:
+            region_->spared.fetch_add(1, kRelaxed);
+            break;
+        case PrefixCounter::Detected:
+            region_->detected.fetch_add(1, kRelaxed);
+            break;
+    }
 }
 
 std::string PrefixTable::audit() const {

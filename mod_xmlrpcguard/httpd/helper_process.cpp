@@ -29,11 +29,13 @@
 #include "control_socket.hpp"
 #include "glue.hpp"
 #include "helper_loop.hpp"
+#include "prefix_guard.hpp"
 #include "state_file.hpp"
 #include "table_shm.hpp"
 #include "xmlrpcguard/ban_helper.hpp"
 #include "xmlrpcguard/control.hpp"
 #include "xmlrpcguard/ipset_sink.hpp"
+#include "xmlrpcguard/prefix_ban_helper.hpp"
 #include "xmlrpcguard/status_report.hpp"
 
 namespace xmlrpcguard::httpd {
@@ -337,6 +339,12 @@ void log_loaded(server_rec* s, const StateFile& file, const StateFile::Loaded& l
     }
     warn_if_unenforced(sink, s);
     BanHelper helper(sink, settings_of(config));
+    // Prefix bans: their own hash:net sets and judgement, reached through the helper.
+    std::optional<IpsetSink> prefix_sink;
+    std::optional<PrefixBanHelper> prefix_helper;
+    auto prefixes = shared_prefixes();
+    attach_prefix_bans(s, settings_of(config).never_ban, prefixes ? &*prefixes : nullptr, helper,
+                       prefix_sink, prefix_helper);
     auto table = shared_table();
     std::optional<ControlService> control;
     if (has_control && table) {
@@ -566,6 +574,16 @@ void send_ban(const Address& key, unsigned ipv6_prefix, std::uint32_t seconds) n
     BanMessage message = encode(request);
     // Full channel or helper between restarts: the table holds the ban, and the
     // helper's next reconcile puts it in the kernel.
+    bool sent = send(g_helper.child_end, message.data(), message.size(),
+                     MSG_DONTWAIT | MSG_NOSIGNAL) == static_cast<ssize_t>(message.size());
+    count(sent ? Counter::HelperMessagesSent : Counter::HelperMessagesDropped);
+}
+
+void send_prefix_ban(const Cidr& prefix, std::uint32_t seconds) noexcept {
+    if (g_helper.child_end < 0) {
+        return;
+    }
+    BanMessage message = encode_prefix({prefix, seconds});
     bool sent = send(g_helper.child_end, message.data(), message.size(),
                      MSG_DONTWAIT | MSG_NOSIGNAL) == static_cast<ssize_t>(message.size());
     count(sent ? Counter::HelperMessagesSent : Counter::HelperMessagesDropped);

@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "xmlrpcguard/address.hpp"
+#include "xmlrpcguard/address_set.hpp"
 
 namespace xmlrpcguard::httpd {
 
@@ -25,5 +26,7 @@ void close_helper_end_in_child() noexcept;
 // Any child: a new ban for the kernel. Never blocks; if the channel is full the ban
 // still holds in-process, and the helper finds it in the table within a second.
 void send_ban(const Address& key, unsigned ipv6_prefix, std::uint32_t seconds) noexcept;
+// The same for a prefix ban (XmlRpcGuardPrefixBan).
+void send_prefix_ban(const Cidr& prefix, std::uint32_t seconds) noexcept;
 
 }  // namespace xmlrpcguard::httpd
