@@ -145,6 +145,9 @@ bool check_prefix_config(server_rec* main_server) noexcept {
     const PrefixBanConfig& prefix = config_of(main_server).prefix;
     int v6 = prefix.ipv6_bits >= 0 ? prefix.ipv6_bits : kDefaultPrefixBanIPv6;
     for (server_rec* s = main_server; s; s = s->next) {
+        if (config_of(s).prefix.enabled != 1) {
+            continue;  // prefix bans off there: its IPv6 keys are never grouped
+        }
         int keyed = config_of(s).ipv6_prefix >= 0 ? config_of(s).ipv6_prefix : kDefaultIPv6Prefix;
         if (v6 >= keyed) {
             ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, main_server,

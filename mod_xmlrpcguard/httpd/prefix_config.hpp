@@ -19,8 +19,8 @@ void merge_prefix_config(PrefixBanConfig& merged, const PrefixBanConfig& base,
                          const PrefixBanConfig& add) noexcept;
 void resolve_prefix_defaults(PrefixBanConfig& config) noexcept;
 
-// configtest: an IPv6 prefix must be shorter than every XmlRpcGuardIPv6Prefix (its
-// members are the offender keys). Logs the directive and value; false on error.
+// configtest: the IPv6 prefix must be shorter than the XmlRpcGuardIPv6Prefix of every
+// server with prefix bans On (its members are the offender keys). Logs the directive and value; false on error.
 bool check_prefix_config(server_rec* main_server) noexcept;
 
 // The rule of a server (its sizes are the main server's, merged in).
