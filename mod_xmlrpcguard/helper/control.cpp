@@ -155,6 +155,7 @@ std::string ControlService::status(std::int64_t now) {
     out += "table_evictions " + std::to_string(t.evictions) + "\n";
     out += "table_refused_records " + std::to_string(t.refused_full) + "\n";
     out += "table_lock_recoveries " + std::to_string(t.lock_recoveries) + "\n";
+    out += status_prefixes(now);
     return out;
 }
 
@@ -176,13 +177,16 @@ std::string ControlService::list(std::int64_t now) {
                " times_banned=" + std::to_string(e.times_banned) +
                " next_ban=" + std::to_string(ban_length(ban_policy(), e.times_banned + 1)) + "\n";
     }
+    out += list_prefixes(now);
     return out;
 }
 
 std::string ControlService::ban(std::string_view address, std::string_view duration,
                                 std::int64_t now) {
     auto parsed = Address::parse(address);
-    if (!parsed) {
+    auto prefix_given =
+        address.find('/') != std::string_view::npos ? Cidr::parse(address) : std::nullopt;
+    if (!parsed && !prefix_given) {
         return error("not an IP address: \"" + std::string(address.substr(0, 64)) + "\"");
     }
     std::uint32_t seconds = settings_.bantime;
@@ -193,6 +197,9 @@ std::string ControlService::ban(std::string_view address, std::string_view durat
                          std::string(duration.substr(0, 32)) + "\"");
         }
         seconds = *given;
+    }
+    if (prefix_given) {
+        return ban_prefix(*prefix_given, seconds, now);
     }
     unsigned prefix = helper_.ipv6_prefix();
     Address key = parsed->offender_key(prefix);
@@ -211,6 +218,13 @@ std::string ControlService::ban(std::string_view address, std::string_view durat
 }
 
 std::string ControlService::unban(std::string_view address, std::int64_t now) {
+    if (address.find('/') != std::string_view::npos) {
+        auto prefix = Cidr::parse(address);
+        if (!prefix) {
+            return error("not a network: \"" + std::string(address.substr(0, 64)) + "\"");
+        }
+        return unban_prefix(*prefix, now);
+    }
     auto parsed = Address::parse(address);
     if (!parsed) {
         return error("not an IP address: \"" + std::string(address.substr(0, 64)) + "\"");
@@ -238,10 +252,12 @@ std::string ControlService::flush(std::int64_t now) {
         table_.unban(key, now);
     }
     std::string why;
-    if (!helper_.withdraw_all(why)) {
+    std::size_t prefixes = 0;
+    if (!helper_.withdraw_all(why) || !flush_prefixes(now, prefixes, why)) {
         return error("unbanned in httpd, but the kernel refused: " + why);
     }
-    return "ok unbanned " + std::to_string(banned.size()) + "\n";
+    return "ok unbanned " + std::to_string(banned.size()) +
+           (prefixes ? " and " + std::to_string(prefixes) + " prefixes" : "") + "\n";
 }
 
 }  // namespace xmlrpcguard

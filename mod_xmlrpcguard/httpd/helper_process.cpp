@@ -29,6 +29,7 @@
 #include "control_socket.hpp"
 #include "glue.hpp"
 #include "helper_loop.hpp"
+#include "prefix_config.hpp"
 #include "prefix_guard.hpp"
 #include "state_file.hpp"
 #include "table_shm.hpp"
@@ -353,6 +354,9 @@ void log_loaded(server_rec* s, const StateFile& file, const StateFile::Loaded& l
         settings.bantime = static_cast<std::uint32_t>(config.bantime);
         control.emplace(*table, helper, shared_counters(), settings);
         control->set_ban_policy(config.ban_policy());
+        if (prefixes) {
+            control->set_prefixes(*prefixes, prefix_rule(config));
+        }
     }
     HelperLoopSettings settings;
     settings.channel_fd = kChannelFd;

@@ -7,7 +7,11 @@ Everything runs in the test's own namespaces (sets, rules, httpd, clients).
 """
 
 import json
+import os
 import re
+import shutil
+import subprocess
+import tempfile
 import unittest
 
 from netns import wait_until
@@ -31,6 +35,7 @@ XmlRpcGuardPrefixBanThreshold 4
   SetHandler xmlrpcguard-status
 </Location>"""
 VIEWER = "198.18.1.20"  # views the status page, offends never
+CTL = os.path.join(os.environ.get("XRG_BUILD_DIR", ""), "tools", "xmlrpcguardctl")
 
 
 def prefix_message(network, bits, seconds=600):
@@ -46,7 +51,17 @@ class PrefixBanSuite(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         skip_unless_ready()
-        cls.server = GuardedServer("pfx", "fpm", VHOSTS, MAIN, prepare=install_firewall)
+        if not os.path.exists(CTL):
+            raise RuntimeError(f"xmlrpcguardctl is not built ({CTL})")
+        cls.rundir = tempfile.mkdtemp(prefix="xrg-pfx-run-")
+        cls.socket = os.path.join(cls.rundir, "control.sock")
+        try:
+            cls.server = GuardedServer("pfx", "fpm", VHOSTS,
+                                       f"{MAIN}\nXmlRpcGuardControlSocket {cls.socket}",
+                                       prepare=install_firewall)
+        except BaseException:
+            shutil.rmtree(cls.rundir, ignore_errors=True)
+            raise
         cls.net = cls.server.net
         cls.net.add_client_address(VIEWER)
         wait_until(lambda: cls.helper_pids(), timeout=10, what="ban helper ready")
@@ -54,6 +69,7 @@ class PrefixBanSuite(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.server.close()
+        shutil.rmtree(cls.rundir, ignore_errors=True)
 
     @classmethod
     def helper_pids(cls):
@@ -81,6 +97,10 @@ class PrefixBanSuite(unittest.TestCase):
         return self.client.request(method="POST", path="/xmlrpc.php", body=login_call("wrong"),
                                    src=src, vhost=vhost, host=host,
                                    headers={"Content-Type": "text/xml"})
+
+    def ctl(self, *args):
+        return subprocess.run([CTL, "--socket", self.socket, *args], capture_output=True, text=True,
+                              timeout=10)
 
     def in_set(self, entry, set_name):
         probe = self.net.run(self.net.server, ["ipset", "test", set_name, entry], check=False)
@@ -204,6 +224,38 @@ class PrefixBanSuite(unittest.TestCase):
         for refused in ("198.18.9.0/24", "198.18.0.0/24", "127.0.0.0/24", "198.18.0.0/16"):
             self.assertFalse(self.in_set(refused.split("/")[0], "xmlrpcguard-net"), refused)
         self.assertNotIn("2001:db8::/32", self.entries("xmlrpcguard-net6"))
+
+
+    def test_the_operator_lists_bans_unbans_and_flushes_prefixes(self):
+        done = self.ctl("ban", "198.18.13.0/24", "10m")
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertTrue(self.in_set("198.18.13.0/24", "xmlrpcguard-net"))
+        self.assertIn("198.18.13.0/24", [p["prefix"] for p in self.status()["prefix_bans"]["bans"]])
+        listing = self.ctl("list").stdout
+        self.assertRegex(listing, r"banned-prefix 198\.18\.13\.0/24 since=\S+ until=\S+ times_banned=1")
+        self.assertRegex(self.ctl("status").stdout, r"banned_prefixes [1-9]")
+        done = self.ctl("unban", "198.18.13.0/24")
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertIn("ok unbanned 198.18.13.0/24", done.stdout)
+        self.assertFalse(self.in_set("198.18.13.0/24", "xmlrpcguard-net"))
+        self.assertNotIn("198.18.13.0/24", self.ctl("list").stdout)
+        self.assertNotIn("198.18.13.0/24", [p["prefix"] for p in self.status()["prefix_bans"]["bans"]])
+        # Only the configured length, and never a protected prefix.
+        refused = self.ctl("ban", "198.18.0.0/16")
+        self.assertEqual(refused.returncode, 1)
+        self.assertIn("not the configured /24", refused.stdout + refused.stderr)
+        refused = self.ctl("ban", "198.18.9.0/24")
+        self.assertEqual(refused.returncode, 1)
+        self.assertIn("198.18.9.77/32", refused.stdout + refused.stderr)
+        # Flush lifts prefix bans from the table and the kernel too.
+        self.assertEqual(self.ctl("ban", "2001:db8:88::/48").returncode, 0)
+        self.assertTrue(self.in_set("2001:db8:88::/48", "xmlrpcguard-net6"))
+        done = self.ctl("flush")
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertRegex(done.stdout, r"and [1-9]\d* prefixes")
+        self.assertEqual(self.entries("xmlrpcguard-net6"), [])
+        self.assertEqual(self.entries("xmlrpcguard-net"), [])
+        self.assertEqual(self.status()["prefix_bans"]["banned"], 0)
 
 
 class PrefixConfigTest(unittest.TestCase):
