@@ -372,9 +372,11 @@ void log_loaded(server_rec* s, const StateFile& file, const StateFile::Loaded& l
         if (load_state) {
             // Before the first reconcile, which then puts the restored bans into the kernel.
             log_loaded(s, *state, state->load(*table, wall_seconds()));
+            load_prefix_state(s);
         }
         std::uint32_t window = longest_findtime(s);
         loop.set_saver([&state, &table, window, s, failures = std::uint64_t{0}]() mutable {
+            save_prefix_state(s);
             auto saved = state->save(*table, wall_seconds(), window);
             if (saved.ok) {
                 ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s,

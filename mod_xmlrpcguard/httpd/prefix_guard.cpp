@@ -8,6 +8,7 @@
 
 #include "helper_process.hpp"
 #include "prefix_config.hpp"
+#include "prefix_state.hpp"
 #include "table_shm.hpp"
 #include "xmlrpcguard/ban_time.hpp"
 
@@ -142,6 +143,10 @@ bool conclude_prefix(GuardedExchange& exchange, std::uint32_t offences, bool mem
 
 namespace {
 
+// The helper's handle on the prefix table, for its state file (set by
+// attach_prefix_bans, in the helper only).
+std::optional<PrefixTable> g_helper_prefixes;
+
 bool worth_saying(std::uint64_t& seen) {
     ++seen;
     return seen <= 10 || seen % 1000 == 0;
@@ -199,6 +204,7 @@ void warn_if_unreferenced(server_rec* s, IpsetSink& sink) {
 void attach_prefix_bans(server_rec* s, const AddressSet& never_ban, const PrefixTable* table,
                         BanHelper& helper, std::optional<IpsetSink>& sink,
                         std::optional<PrefixBanHelper>& prefixes) {
+    g_helper_prefixes = table ? std::optional<PrefixTable>(*table) : std::nullopt;
     const ServerConfig& config = config_of(s);
     if (!config.prefix.ipset4 || !config.prefix.ipset6) {
         return;
@@ -222,6 +228,47 @@ void attach_prefix_bans(server_rec* s, const AddressSet& never_ban, const Prefix
         report(s, verdict, prefix, detail);
     });
     helper.set_prefixes(&*prefixes);
+}
+
+void load_prefix_state(server_rec* s) {
+    const char* path = config_of(s).state_file;
+    if (!g_helper_prefixes || !path || !*path) {
+        return;
+    }
+    PrefixStateFile file(path);
+    auto loaded = file.load(*g_helper_prefixes, apr_time_sec(apr_time_now()));
+    switch (loaded.outcome) {
+        case StateFile::Outcome::Restored:
+            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                         "XRG0363: prefix bans restored from %s: %" APR_SIZE_T_FMT
+                         " prefixes, %" APR_SIZE_T_FMT " bans still running",
+                         file.path().c_str(), loaded.restored, loaded.bans);
+            break;
+        case StateFile::Outcome::Missing:
+            break;
+        default:
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "XRG0364: prefix state %s not used (%s)%s%s",
+                         file.path().c_str(), loaded.why.c_str(),
+                         loaded.moved_to.empty() ? "" : "; moved aside to ",
+                         loaded.moved_to.c_str());
+            break;
+    }
+}
+
+void save_prefix_state(server_rec* s) {
+    const char* path = config_of(s).state_file;
+    if (!g_helper_prefixes || !path || !*path) {
+        return;
+    }
+    static std::uint64_t failures = 0;
+    PrefixStateFile file(path);
+    auto saved = file.save(*g_helper_prefixes, apr_time_sec(apr_time_now()));
+    if (!saved.ok && worth_saying(failures)) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
+                     "XRG0365: cannot save the prefix bans to %s (%s): they will not survive a "
+                     "stop of httpd",
+                     file.path().c_str(), saved.error.c_str());
+    }
 }
 
 }  // namespace xmlrpcguard::httpd

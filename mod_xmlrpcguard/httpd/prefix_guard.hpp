@@ -33,4 +33,10 @@ void attach_prefix_bans(server_rec* s, const AddressSet& never_ban, const Prefix
                         BanHelper& helper, std::optional<IpsetSink>& sink,
                         std::optional<PrefixBanHelper>& prefixes);
 
+// In the helper, beside the state file (XmlRpcGuardStateFile): the prefix bans of the
+// table given to attach_prefix_bans are loaded by the first helper of httpd, and saved
+// with the state.
+void load_prefix_state(server_rec* s);
+void save_prefix_state(server_rec* s);
+
 }  // namespace xmlrpcguard::httpd

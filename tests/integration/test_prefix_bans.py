@@ -226,6 +226,29 @@ class PrefixBanSuite(unittest.TestCase):
         self.assertNotIn("2001:db8::/32", self.entries("xmlrpcguard-net6"))
 
 
+    def test_prefix_bans_survive_a_full_stop_and_a_reboot_of_the_sets(self):
+        self.assertEqual(self.ctl("ban", "198.18.14.0/24", "1h").returncode, 0)
+        self.assertTrue(self.in_set("198.18.14.0/24", "xmlrpcguard-net"))
+        log = self.server.log()
+        self.client.close(self.net)
+        self.server.httpd.stop()
+        self.net.run(self.net.server, ["ipset", "flush", "xmlrpcguard-net"])  # as after a reboot
+        generations = log.count("resuming normal operations")
+        self.server.httpd.start()
+        wait_until(lambda: self.server.httpd.generations() > generations, timeout=15,
+                   what="apache2 start")
+        self.client = Client(self.net)
+        wait_until(lambda: "XRG0363: prefix bans restored" in self.server.log()[len(log):],
+                   timeout=10, what="the prefix bans read back")
+        wait_until(lambda: self.in_set("198.18.14.0/24", "xmlrpcguard-net"), timeout=5,
+                   what="the reconcile to re-add the prefix")
+        restored = [p for p in self.status()["prefix_bans"]["bans"] if p["prefix"] == "198.18.14.0/24"]
+        self.assertEqual(len(restored), 1)
+        self.assertEqual(restored[0]["times_banned"], 1)
+        self.assertGreater(restored[0]["seconds_left"], 3000)
+        wait_until(lambda: os.path.exists(self.socket), timeout=10, what="control socket")
+        self.assertEqual(self.ctl("unban", "198.18.14.0/24").returncode, 0)
+
     def test_the_operator_lists_bans_unbans_and_flushes_prefixes(self):
         done = self.ctl("ban", "198.18.13.0/24", "10m")
         self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
