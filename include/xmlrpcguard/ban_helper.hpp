@@ -13,6 +13,7 @@
 #include "xmlrpcguard/address_set.hpp"
 #include "xmlrpcguard/ban_request.hpp"
 #include "xmlrpcguard/ban_sink.hpp"
+#include "xmlrpcguard/token_bucket.hpp"
 #include "xmlrpcguard/window_table.hpp"
 
 namespace xmlrpcguard {
@@ -85,8 +86,7 @@ class BanHelper {
 
     BanSink& sink_;
     HelperSettings settings_;
-    double tokens_;
-    std::int64_t refilled_at_ = 0;
+    TokenBucket tokens_;
     // When the kernel entry we added for each key ends.
     std::unordered_map<Address, std::int64_t, AddressHash> kernel_until_;
     PrefixBanHelper* prefixes_ = nullptr;

@@ -67,8 +67,7 @@ class PrefixBanHelper {
     PrefixHelperSettings settings_;
     const PrefixTable* table_;
     Report report_;
-    double tokens_;
-    std::int64_t refilled_at_ = 0;
+    TokenBucket tokens_;
     std::unordered_map<Address, std::int64_t, CidrHash> kernel_until_;
 };
 

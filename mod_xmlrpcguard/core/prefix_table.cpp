@@ -17,7 +17,6 @@
 
 #include <pthread.h>
 #include <sched.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include <algorithm>
@@ -26,6 +25,9 @@
 #include <cstring>
 #include <new>
 #include <stdexcept>
+
+#include "shm_primitives.hpp"
+#include "window_table_layout.hpp"
 
 namespace xmlrpcguard {
 namespace {
@@ -36,6 +38,7 @@ constexpr std::size_t kBucket = 8;
 constexpr std::uint32_t kMembers = PrefixTable::kMaxThreshold;
 constexpr std::uint32_t kNone = UINT32_MAX;
 constexpr auto kRelaxed = std::memory_order_relaxed;
+using window_table_layout::mix64;
 
 // One member as a writer computes it.
 struct MemberValue {
@@ -86,15 +89,6 @@ static_assert(sizeof(Record) == PrefixTable::kRecordBytes);
 
 std::uint32_t stored_time(std::int64_t t) noexcept {
     return static_cast<std::uint32_t>(std::clamp<std::int64_t>(t, 0, UINT32_MAX));
-}
-
-std::uint64_t mix64(std::uint64_t x) {
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
 }
 
 struct Key {
@@ -264,33 +258,6 @@ bool matches(const RecordValue& v, const Key& key) {
     return v.key[0] == key.half[0] && v.key[1] == key.half[1] && v.bits == key.bits;
 }
 
-void init_mutex(pthread_mutex_t* mutex) {
-    pthread_mutexattr_t attr;
-    if (pthread_mutexattr_init(&attr) != 0) {
-        throw std::runtime_error("pthread_mutexattr_init failed");
-    }
-    int rc = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
-    if (rc == 0) {
-        rc = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-    }
-    if (rc == 0) {
-        rc = pthread_mutex_init(mutex, &attr);
-    }
-    pthread_mutexattr_destroy(&attr);
-    if (rc != 0) {
-        throw std::runtime_error("cannot initialise a robust process-shared mutex");
-    }
-}
-
-std::uint64_t random_seed() {
-    std::uint64_t seed = 0;
-    if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != static_cast<ssize_t>(sizeof seed)) {
-        seed = static_cast<std::uint64_t>(time(nullptr)) * 0x9e3779b97f4a7c15ULL ^
-               reinterpret_cast<std::uintptr_t>(&seed);
-    }
-    return seed;
-}
-
 // Members within findtime of `now`, and their offences.
 void tally(const RecordValue& v, std::int64_t now, std::uint32_t findtime, std::uint32_t cap,
            std::uint32_t& members, std::uint32_t& offences) {
@@ -333,8 +300,8 @@ std::pair<PrefixTable, WindowTable::Attach> PrefixTable::attach(void* base, std:
     region->record_size = sizeof(Record);
     region->capacity = capacity;
     region->slots = slots;
-    region->hash_seed = random_seed();
-    init_mutex(&region->mutex);
+    region->hash_seed = shm::random_seed();
+    shm::init_robust_mutex(&region->mutex);
     region->journal_record = kNone;
     Record* records = records_of(region);
     for (std::size_t i = 0; i < slots; ++i) {

@@ -3,7 +3,6 @@
 #include "xmlrpcguard/window_table.hpp"
 
 #include <sched.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include <algorithm>
@@ -13,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "shm_primitives.hpp"
 #include "window_table_layout.hpp"
 
 namespace xmlrpcguard {
@@ -430,33 +430,6 @@ Shape shape_of(const Geometry& g, std::uint64_t hash_seed) {
     return shape;
 }
 
-std::uint64_t random_seed() {
-    std::uint64_t seed = 0;
-    if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != static_cast<ssize_t>(sizeof seed)) {
-        seed = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&seed)) ^
-               static_cast<std::uint64_t>(time(nullptr)) * 0x9e3779b97f4a7c15ULL;
-    }
-    return seed;
-}
-
-void init_mutex(pthread_mutex_t* mutex) {
-    pthread_mutexattr_t attr;
-    if (pthread_mutexattr_init(&attr) != 0) {
-        throw std::runtime_error("pthread_mutexattr_init failed");
-    }
-    int rc = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
-    if (rc == 0) {
-        rc = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-    }
-    if (rc == 0) {
-        rc = pthread_mutex_init(mutex, &attr);
-    }
-    pthread_mutexattr_destroy(&attr);
-    if (rc != 0) {
-        throw std::runtime_error("cannot initialise a robust process-shared mutex");
-    }
-}
-
 // Returns the hash seed it chose.
 std::uint64_t format_region(void* base, std::size_t capacity) {
     Geometry g = geometry_for(capacity);
@@ -469,14 +442,14 @@ std::uint64_t format_region(void* base, std::size_t capacity) {
     h->buckets = g.buckets;
     h->stripes = g.stripes;
     h->region_size = g.region_size;
-    std::uint64_t seed = random_seed();
+    std::uint64_t seed = shm::random_seed();
     h->hash_seed = seed;
     h->stripes_offset = g.stripes_offset;
     h->entries_offset = g.entries_offset;
     auto* bytes = static_cast<std::byte*>(base);
     for (std::size_t i = 0; i < g.stripes; ++i) {
         auto* stripe = new (bytes + g.stripes_offset + i * sizeof(Stripe)) Stripe{};
-        init_mutex(&stripe->mutex);
+        shm::init_robust_mutex(&stripe->mutex);
         stripe->journal_entry = kNoEntry;
     }
     for (std::size_t i = 0; i < g.slots; ++i) {

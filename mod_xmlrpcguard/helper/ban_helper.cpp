@@ -31,7 +31,9 @@ std::size_t BanHelper::AddressHash::operator()(const Address& address) const noe
 }
 
 BanHelper::BanHelper(BanSink& sink, HelperSettings settings)
-    : sink_(sink), settings_(std::move(settings)), tokens_(settings_.burst) {
+    : sink_(sink),
+      settings_(std::move(settings)),
+      tokens_(settings_.bans_per_second, settings_.burst) {
     settings_.never_ban.add_all(AddressSet::loopback());
 }
 
@@ -48,16 +50,7 @@ bool BanHelper::is_protected(const BanRequest& request) const {
 }
 
 bool BanHelper::take_token(std::int64_t now) {
-    if (now > refilled_at_) {
-        double earned = static_cast<double>(now - refilled_at_) * settings_.bans_per_second;
-        tokens_ = std::min<double>(settings_.burst, tokens_ + earned);
-        refilled_at_ = now;
-    }
-    if (tokens_ < 1) {
-        return false;
-    }
-    tokens_ -= 1;
-    return true;
+    return tokens_.take(now);
 }
 
 bool BanHelper::put(const BanRequest& request, std::int64_t now, std::string& error) {

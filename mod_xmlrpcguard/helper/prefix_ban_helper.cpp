@@ -14,7 +14,10 @@ std::size_t PrefixBanHelper::CidrHash::operator()(const Address& address) const 
 
 PrefixBanHelper::PrefixBanHelper(BanSink& sink, PrefixHelperSettings settings,
                                  const PrefixTable* table)
-    : sink_(sink), settings_(std::move(settings)), table_(table), tokens_(settings_.burst) {
+    : sink_(sink),
+      settings_(std::move(settings)),
+      table_(table),
+      tokens_(settings_.per_second, settings_.burst) {
     settings_.never_ban.add_all(AddressSet::loopback());
 }
 
@@ -33,16 +36,7 @@ std::string PrefixBanHelper::refusal(const Cidr& prefix) const {
 }
 
 bool PrefixBanHelper::take_token(std::int64_t now) {
-    if (now > refilled_at_) {
-        double earned = static_cast<double>(now - refilled_at_) * settings_.per_second;
-        tokens_ = std::min<double>(settings_.burst, tokens_ + earned);
-        refilled_at_ = now;
-    }
-    if (tokens_ < 1) {
-        return false;
-    }
-    tokens_ -= 1;
-    return true;
+    return tokens_.take(now);
 }
 
 bool PrefixBanHelper::put(const PrefixBanRequest& request, std::int64_t now, std::string& error) {
