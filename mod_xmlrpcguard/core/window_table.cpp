@@ -719,16 +719,28 @@ void WindowTable::copy_from(const WindowTable& other, std::int64_t now) {
 // missed banned() answers one request of it as not banned, once.
 std::size_t WindowTable::fold(const Cidr& prefix) {
     TableAccess table(header_, shape_);
+    // The prefix as a mask over the two key halves (an IPv4 prefix counts from bit 96 of
+    // the mapped form, so the family is in the mask): two ANDs a slot.
+    Address mask;
+    unsigned bits = std::min(prefix.network.is_ipv4() ? 96 + prefix.prefix : prefix.prefix, 128u);
+    for (unsigned i = 0; i < 16; ++i) {
+        unsigned ones = bits > i * 8 ? std::min(bits - i * 8, 8u) : 0;
+        mask.bytes[i] = static_cast<std::uint8_t>(0xff00u >> ones);
+    }
+    Key m = Key::of(mask), net = Key::of(prefix.network.masked(prefix.prefix));
+    auto inside = [&](std::uint64_t k0, std::uint64_t k1) {
+        return (k0 & m.half[0]) == net.half[0] && (k1 & m.half[1]) == net.half[1];
+    };
     std::size_t released = 0;
     for (std::size_t bucket = 0; bucket < table.buckets(); ++bucket) {
         std::size_t first = bucket * kBucketSize;
-        bool member = false;
+        bool member = false;  // a hint from racy loads of the keys; the lock decides
         for (std::size_t i = first; i < first + kBucketSize && !member; ++i) {
-            EntryValue v = table.read(i);
-            if (!v.used) {
+            const Entry& e = table.entry(i);
+            if (!e.used.load(kRelaxed)) {
                 break;
             }
-            member = prefix.contains(Key{{v.key[0], v.key[1]}}.address());
+            member = inside(e.key[0].load(kRelaxed), e.key[1].load(kRelaxed));
         }
         if (!member) {
             continue;
@@ -743,7 +755,7 @@ std::size_t WindowTable::fold(const Cidr& prefix) {
         }
         for (std::size_t i = first; i < end;) {
             EntryValue v = load_fields(table.entry(i));
-            if (!prefix.contains(Key{{v.key[0], v.key[1]}}.address())) {
+            if (!inside(v.key[0], v.key[1])) {
                 ++i;
                 continue;
             }

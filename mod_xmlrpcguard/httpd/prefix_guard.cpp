@@ -119,7 +119,9 @@ bool conclude_prefix(GuardedExchange& exchange, std::uint32_t offences, bool mem
     const char* httpd_only = kept_in_httpd(exchange);
     if (!prefixes->ban(note.prefix, now, now + bantime,
                        httpd_only ? BanScope::HttpdOnly : BanScope::Kernel)) {
-        return false;  // a concurrent answer banned it first, and reports it
+        // A concurrent answer banned it first, and reports it: this entry is folded or
+        // denied with the rest, no ban of its own.
+        return prefixes->banned(exchange.key, rule, now);
     }
     std::size_t folded = 0;
     if (auto table = shared_table()) {
