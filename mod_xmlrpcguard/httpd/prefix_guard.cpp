@@ -91,11 +91,16 @@ bool conclude_prefix(GuardedExchange& exchange, std::uint32_t offences, bool mem
         }
         return false;
     }
-    if (!note.first_due) {
-        return false;  // not due, or due already and reported (spared or DetectOnly)
+    if (!note.due) {
+        return false;
     }
+    // Spared and DetectOnly prefixes stay due while their members offend: said once, when
+    // they became due. (A ban that failed is tried again at the next due note.)
     std::string block;
     if (covers_protected(note.prefix, protected_set(config), block)) {
+        if (!note.first_due) {
+            return false;
+        }
         prefixes->count(PrefixCounter::Spared);
         ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r,
                       "XRG0353: prefix %s not banned although %u addresses offended %u times "
@@ -105,6 +110,9 @@ bool conclude_prefix(GuardedExchange& exchange, std::uint32_t offences, bool mem
         return false;
     }
     if (config.mode == GuardMode::DetectOnly) {
+        if (!note.first_due) {
+            return false;
+        }
         prefixes->count(PrefixCounter::Detected);
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                       "XRG0352: prefix %s would be banned (DetectOnly): %u addresses, %u "

@@ -22,10 +22,12 @@ from xrg_harness import (Client, GuardedServer, assert_dropped_by_kernel, count_
 
 GUARDED = "guarded.test"
 HTTPD_ONLY = "httpdonly.test"  # XmlRpcGuardKernelBan Off: prefix bans stay in httpd (403)
+DETECT = "detect.test"
 STATUS = "/guard-status"
 VHOSTS = {
     GUARDED: "XmlRpcGuard On",
     HTTPD_ONLY: "XmlRpcGuard On\nXmlRpcGuardKernelBan Off",
+    DETECT: "XmlRpcGuard DetectOnly",
 }
 # Threshold 4 and maxretry 3: a prefix is banned once 4 of its addresses offended 12 times.
 MAIN = f"""XmlRpcGuardIgnoreIP 198.18.9.77
@@ -199,6 +201,19 @@ class PrefixBanSuite(unittest.TestCase):
                    what="the prefix denied by httpd")
         self.assertIn("XRG0354: prefix ban 198.18.11.0/24 kept in httpd", self.server.log())
         self.assertFalse(self.in_set("198.18.11.0/24", "xmlrpcguard-net"))
+
+    def test_detect_only_reports_a_prefix_once_and_bans_nothing(self):
+        before = self.status()["prefix_bans"]["detected_total"]
+        bots = [self.add(f"198.18.15.{n}") for n in (10, 11, 12, 13, 14)]
+        for src in bots:
+            self.offend(src, 3, vhost=DETECT)
+        log = self.server.log()
+        self.assertEqual(count_lines(log, "XRG0352: prefix 198.18.15.0/24 would be banned"), 1, log)
+        report = self.status()
+        self.assertEqual(report["prefix_bans"]["detected_total"], before + 1)
+        self.assertNotIn("198.18.15.0/24", [p["prefix"] for p in report["prefix_bans"]["bans"]])
+        self.assertFalse(self.in_set("198.18.15.0/24", "xmlrpcguard-net"))
+        self.assertEqual(self.post(self.add("198.18.15.99"), DETECT)["status"], 200)
 
     def test_forged_prefix_messages_are_judged_like_ban_messages(self):
         before = self.server.log()
