@@ -3,8 +3,7 @@
 // one run (alternating rounds, medians): with no prefix ever banned (the `armed` word
 // answers) and with 1,000 running prefix bans. Then note() (once per offending answer)
 // and fold() (once per prefix ban). See docs/BENCHMARKS.md.
-#include <sys/mman.h>
-
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <stdexcept>
@@ -19,23 +18,19 @@ namespace {
 
 constexpr std::int64_t kNow = 1'800'000'000;
 
-class Mapping {
-  public:
-    explicit Mapping(std::size_t bytes) : bytes_(bytes) {
-        base_ = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-        if (base_ == MAP_FAILED) {
-            throw std::runtime_error("mmap failed");
+// One process: plain 64-byte aligned memory stands in for the shared segment.
+struct Region {
+    explicit Region(std::size_t bytes)
+        : base(std::aligned_alloc(64, (bytes + 63) / 64 * 64)), size((bytes + 63) / 64 * 64) {
+        if (!base) {
+            throw std::runtime_error("out of memory");
         }
     }
-    ~Mapping() { munmap(base_, bytes_); }
-    Mapping(const Mapping&) = delete;
-    Mapping& operator=(const Mapping&) = delete;
-    void* base() const { return base_; }
-    std::size_t size() const { return bytes_; }
-
-  private:
-    void* base_;
-    std::size_t bytes_;
+    ~Region() { std::free(base); }
+    Region(const Region&) = delete;
+    Region& operator=(const Region&) = delete;
+    void* base;
+    std::size_t size;
 };
 
 // Addresses of 198.18.0.0/15 and /64s of 2001:db8::/32, alternately (test ranges only).
@@ -49,7 +44,9 @@ Address client(std::uint32_t n) {
     return a.masked(64);
 }
 
-double ns_per_op(std::size_t ops, const std::function<void()>& run) {
+// Nanoseconds per operation of `ops` operations done by `run`.
+template <class Run>
+double timed(std::size_t ops, Run&& run) {
     auto start = std::chrono::steady_clock::now();
     run();
     return xrg_bench::seconds_since(start) * 1e9 / static_cast<double>(ops);
@@ -61,11 +58,11 @@ int main(int argc, char** argv) {
     int rounds = argc > 2 && std::strcmp(argv[1], "--rounds") == 0 ? std::atoi(argv[2]) : 7;
     constexpr std::size_t kCapacity = 65536;
     constexpr std::size_t kLookups = 2'000'000;
-    Mapping windows(WindowTable::region_size(kCapacity));
-    WindowTable table = WindowTable::attach(windows.base(), windows.size(), kCapacity).first;
-    Mapping records(PrefixTable::region_size(PrefixTable::kDefaultCapacity));
+    Region windows(WindowTable::region_size(kCapacity));
+    WindowTable table = WindowTable::attach(windows.base, windows.size, kCapacity).first;
+    Region records(PrefixTable::region_size(PrefixTable::kDefaultCapacity));
     PrefixTable prefixes =
-        PrefixTable::attach(records.base(), records.size(), PrefixTable::kDefaultCapacity).first;
+        PrefixTable::attach(records.base, records.size, PrefixTable::kDefaultCapacity).first;
     PrefixRule rule;
     for (std::uint32_t n = 0; n < 50'000; ++n) {
         table.record(client(n), kNow - 10, 1, {600, 3});
@@ -77,7 +74,7 @@ int main(int argc, char** argv) {
     }
     auto table_only = [&] {
         std::uint64_t hits = 0;
-        double ns = ns_per_op(kLookups, [&] {
+        double ns = timed(kLookups, [&] {
             for (const auto& a : lookups)
                 hits += table.banned(a, kNow);
         });
@@ -86,7 +83,7 @@ int main(int argc, char** argv) {
     };
     auto with_prefixes = [&] {
         std::uint64_t hits = 0;
-        double ns = ns_per_op(kLookups, [&] {
+        double ns = timed(kLookups, [&] {
             for (const auto& a : lookups)
                 hits += table.banned(a, kNow) || prefixes.banned(a, rule, kNow);
         });
@@ -110,7 +107,7 @@ int main(int argc, char** argv) {
     auto notes = [&] {
         ++clock;
         std::uint64_t due = 0;
-        double ns = ns_per_op(kNotes, [&] {
+        double ns = timed(kNotes, [&] {
             for (std::size_t i = 0; i < kNotes; ++i)
                 due += prefixes
                            .note(client(static_cast<std::uint32_t>(i % 7919) + 500'000), clock, 1,
@@ -123,7 +120,7 @@ int main(int argc, char** argv) {
     auto records_only = [&] {
         ++clock;
         std::uint64_t reached = 0;
-        double ns = ns_per_op(kNotes, [&] {
+        double ns = timed(kNotes, [&] {
             for (std::size_t i = 0; i < kNotes; ++i)
                 reached += table
                                .record(client(static_cast<std::uint32_t>(i % 7919) + 500'000),
@@ -138,8 +135,8 @@ int main(int argc, char** argv) {
 
     // fold(): once per prefix ban, a scan of the whole table (nothing to release here).
     Cidr none = *Cidr::parse("198.19.255.0/24");
-    auto fold = [&] { return ns_per_op(1, [&] { xrg_bench::keep(table.fold(none)); }); };
-    auto scan = [&] { return ns_per_op(1, [&] { xrg_bench::keep(table.stats(kNow).used); }); };
+    auto fold = [&] { return timed(1, [&] { xrg_bench::keep(table.fold(none)); }); };
+    auto scan = [&] { return timed(1, [&] { xrg_bench::keep(table.stats(kNow).used); }); };
     xrg_bench::table_header(
         "Per prefix ban, 65,536 slots (baseline: WindowTable::stats(), one scan)");
     xrg_bench::table_row("WindowTable::fold()", xrg_bench::alternate(rounds, fold, scan));
