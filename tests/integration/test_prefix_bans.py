@@ -237,6 +237,17 @@ class PrefixBanSuite(unittest.TestCase):
         self.assertNotIn("2001:db8::/32", self.entries("xmlrpcguard-net6"))
 
 
+    def test_a_graceful_restart_keeps_prefix_bans_and_their_counts(self):
+        self.assertEqual(self.ctl("ban", "198.18.16.0/24", "1h").returncode, 0)
+        before = self.status()["prefix_bans"]
+        self.server.graceful()
+        wait_until(lambda: os.path.exists(self.socket), timeout=10, what="control socket")
+        after = self.status()["prefix_bans"]
+        self.assertIn("198.18.16.0/24", [p["prefix"] for p in after["bans"]])
+        self.assertEqual(after["bans_total"], before["bans_total"])
+        self.assertTrue(self.in_set("198.18.16.0/24", "xmlrpcguard-net"))
+        self.assertEqual(self.ctl("unban", "198.18.16.0/24").returncode, 0)
+
     def test_prefix_bans_survive_a_full_stop_and_a_reboot_of_the_sets(self):
         self.assertEqual(self.ctl("ban", "198.18.14.0/24", "1h").returncode, 0)
         self.assertTrue(self.in_set("198.18.14.0/24", "xmlrpcguard-net"))
