@@ -28,6 +28,9 @@ std::atomic<WriteHook> g_write_hook{nullptr};
 void set_write_hook(WriteHook hook) noexcept {
     g_write_hook.store(hook, std::memory_order_relaxed);
 }
+WriteHook write_hook() noexcept {
+    return g_write_hook.load(std::memory_order_relaxed);
+}
 }  // namespace window_table_layout
 
 const char* to_string(BanReason reason) noexcept {

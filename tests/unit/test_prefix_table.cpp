@@ -1,11 +1,17 @@
 #define BOOST_TEST_MODULE prefix_table
 #include <boost/test/unit_test.hpp>
 
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <random>
 #include <string>
 #include <vector>
 
 #include "test_window_table_support.hpp"
+#include "window_table_layout.hpp"
 #include "xmlrpcguard/prefix_table.hpp"
 #include "xmlrpcguard/window_table.hpp"
 
@@ -277,4 +283,50 @@ BOOST_AUTO_TEST_CASE(a_changed_header_is_reformatted) {
     BOOST_TEST((how == WindowTable::Attach::Initialised));
     BOOST_TEST(!table.banned(v4("198.18.9.1"), rule(), kT0 + 1));
     BOOST_TEST(!PrefixTable::open(f.region.base(), 64).has_value());
+}
+
+namespace {
+int g_ready = -1;
+int g_hold = -1;
+// Inside a record's write: the lock held, the seqlock odd, half of the fields stored.
+void announce_and_block() {
+    char mark = 'w';
+    (void)!write(g_ready, &mark, 1);
+    char never;
+    (void)!read(g_hold, &never, 1);  // the parent never writes
+    _exit(3);
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_writer_killed_inside_a_write_is_rolled_back_and_others_go_on) {
+    Fixture f(64);
+    Cidr prefix = cidr("198.18.7.0/24");
+    int ready[2], hold[2];
+    BOOST_REQUIRE(pipe(ready) == 0 && pipe(hold) == 0);
+    pid_t writer = fork();
+    if (writer == 0) {
+        g_ready = ready[1];
+        g_hold = hold[0];
+        close(hold[1]);
+        window_table_layout::set_write_hook(&announce_and_block);
+        f.table.ban(prefix, kT0, kT0 + 600);  // ban_until is stored before the hook
+        _exit(4);
+    }
+    close(hold[0]);
+    pollfd p{ready[0], POLLIN, 0};
+    BOOST_REQUIRE(poll(&p, 1, 10'000) == 1);
+    BOOST_TEST(kill(writer, SIGKILL) == 0);
+    int status = 0;
+    BOOST_TEST(waitpid(writer, &status, 0) == writer);
+    BOOST_TEST((WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL));
+    // The next locker rolls the half-written record back: no ban, and notes go on.
+    PrefixNote note = f.table.note(v4("198.18.7.1"), kT0 + 1, 3, true, rule());
+    BOOST_TEST(!note.refused);
+    BOOST_TEST(!note.banned);
+    BOOST_TEST(!f.table.banned(v4("198.18.7.1"), rule(), kT0 + 2));
+    BOOST_TEST(f.table.audit() == "");
+    BOOST_TEST(f.table.ban(prefix, kT0 + 3, kT0 + 600));
+    close(hold[1]);
+    close(ready[0]);
+    close(ready[1]);
 }
