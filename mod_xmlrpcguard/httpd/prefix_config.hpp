@@ -20,7 +20,8 @@ void merge_prefix_config(PrefixBanConfig& merged, const PrefixBanConfig& base,
 void resolve_prefix_defaults(PrefixBanConfig& config) noexcept;
 
 // configtest: the IPv6 prefix must be shorter than the XmlRpcGuardIPv6Prefix of every
-// server with prefix bans On (its members are the offender keys). Logs the directive and value; false on error.
+// server with prefix bans On (its members are the offender keys). Logs the directive and
+// the value; false on error.
 bool check_prefix_config(server_rec* main_server) noexcept;
 
 // The rule of a server (its sizes are the main server's, merged in).

@@ -65,8 +65,8 @@ std::size_t segment_bytes(std::size_t capacity) {
 
 PrefixTable prefixes_in(const Region& region, std::size_t capacity) {
     std::size_t offset = prefixes_offset(capacity);
-    return PrefixTable::attach(static_cast<std::byte*>(region.base) + offset,
-                               region.bytes - offset, PrefixTable::kDefaultCapacity)
+    return PrefixTable::attach(static_cast<std::byte*>(region.base) + offset, region.bytes - offset,
+                               PrefixTable::kDefaultCapacity)
         .first;
 }
 
