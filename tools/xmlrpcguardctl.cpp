@@ -30,6 +30,7 @@ int usage() {
                  "                       default XmlRpcGuardBanTime)\n"
                  "  unban ADDR           lift a ban in httpd and the kernel at once\n"
                  "  flush                lift every ban\n"
+                 "ADDR may be a prefix (198.18.7.0/24, 2001:db8:7::/48) with prefix bans on\n"
                  "The socket: --socket, else $XMLRPCGUARD_SOCKET, else %s\n",
                  kDefaultSocket);
     return 2;

@@ -13,9 +13,12 @@
 #include "xmlrpcguard/address_set.hpp"
 #include "xmlrpcguard/ban_request.hpp"
 #include "xmlrpcguard/ban_sink.hpp"
+#include "xmlrpcguard/token_bucket.hpp"
 #include "xmlrpcguard/window_table.hpp"
 
 namespace xmlrpcguard {
+
+class PrefixBanHelper;
 
 struct HelperSettings {
     // The server-wide XmlRpcGuardIgnoreIP and the server's own addresses (loopback is
@@ -68,6 +71,11 @@ class BanHelper {
 
     unsigned ipv6_prefix() const noexcept { return settings_.ipv6_prefix; }
 
+    // Prefix bans (XmlRpcGuardPrefixBan): prefix messages on the channel go to it, and
+    // each reconcile reconciles its table too. Null: prefix messages are malformed.
+    void set_prefixes(PrefixBanHelper* prefixes) noexcept { prefixes_ = prefixes; }
+    PrefixBanHelper* prefixes() const noexcept { return prefixes_; }
+
   private:
     bool take_token(std::int64_t now);
     bool put(const BanRequest& request, std::int64_t now, std::string& error);
@@ -78,10 +86,10 @@ class BanHelper {
 
     BanSink& sink_;
     HelperSettings settings_;
-    double tokens_;
-    std::int64_t refilled_at_ = 0;
+    TokenBucket tokens_;
     // When the kernel entry we added for each key ends.
     std::unordered_map<Address, std::int64_t, AddressHash> kernel_until_;
+    PrefixBanHelper* prefixes_ = nullptr;
 };
 
 }  // namespace xmlrpcguard

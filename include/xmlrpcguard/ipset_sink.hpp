@@ -19,6 +19,9 @@ class IpsetSink final : public BanSink {
   public:
     // Names are checked by the caller (the directive allows [A-Za-z0-9_.-]{1,31}).
     IpsetSink(std::string ipv4_set, std::string ipv6_set);
+    // Both sets hash:net, every entry a network (prefix bans: XmlRpcGuardPrefixBan).
+    enum class Kind : bool { Addresses, Networks };
+    IpsetSink(std::string ipv4_set, std::string ipv6_set, Kind kind);
     ~IpsetSink() override;
     IpsetSink(const IpsetSink&) = delete;
     IpsetSink& operator=(const IpsetSink&) = delete;
@@ -45,6 +48,7 @@ class IpsetSink final : public BanSink {
     std::unique_ptr<Session> session_;
     std::string ipv4_set_;
     std::string ipv6_set_;
+    Kind kind_ = Kind::Addresses;
 };
 
 }  // namespace xmlrpcguard

@@ -5,11 +5,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "xmlrpcguard/ban_time.hpp"
 #include "xmlrpcguard/guard_counters.hpp"
+#include "xmlrpcguard/prefix_status.hpp"
 #include "xmlrpcguard/window_table.hpp"
 
 namespace xmlrpcguard {
@@ -25,6 +27,7 @@ struct StatusReport {
     std::vector<EntryView> bans;       // active bans, the latest first (at most max_bans)
     std::size_t bans_total = 0;        // every active ban, listed or not
     std::vector<EntryView> offenders;  // not banned, offences within findtime, most first
+    std::optional<PrefixReport> prefixes;  // XmlRpcGuardPrefixBan's table, when there is one
 };
 
 struct StatusLimits {

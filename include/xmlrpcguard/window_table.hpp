@@ -23,6 +23,7 @@
 #include <utility>
 
 #include "xmlrpcguard/address.hpp"
+#include "xmlrpcguard/address_set.hpp"
 
 namespace xmlrpcguard {
 
@@ -172,6 +173,12 @@ class WindowTable {
     void for_each(std::int64_t now, std::uint32_t findtime, Visitor&& visit) const {
         visit_entries(now, findtime, &call_visitor<Visitor>, &visit);
     }
+
+    // Releases every entry whose key lies in `prefix` (a prefix ban covers them now):
+    // their slots are emptied, the bucket's used slots kept a prefix of it, so the
+    // table takes new addresses there again. Returns how many were released. O(slots);
+    // a bucket is locked only if a lock-free look found a member in it.
+    std::size_t fold(const Cidr& prefix);
 
     // Carries every entry of `other` over (a resized table after a restart).
     void copy_from(const WindowTable& other, std::int64_t now);

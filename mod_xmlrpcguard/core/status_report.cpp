@@ -213,7 +213,11 @@ std::string status_json(const StatusReport& report) {
         }
         append_entry_json(out, report.offenders[i], false, report);
     }
-    out += "]}\n";
+    out += "]";
+    if (report.prefixes) {
+        out += prefix_json(*report.prefixes, report.now);
+    }
+    out += "}\n";
     return out;
 }
 
@@ -341,6 +345,9 @@ std::string status_metrics(const StatusReport& report) {
     m.single("xmlrpcguard_counting_since_seconds", "gauge",
              "When these counters started, in seconds since the epoch.",
              static_cast<std::uint64_t>(std::max<std::int64_t>(0, report.counting_since)));
+    if (report.prefixes) {
+        out += prefix_metrics(*report.prefixes);
+    }
     return out;
 }
 
@@ -462,7 +469,11 @@ std::string status_html(const StatusReport& report) {
         "offence</th></tr></thead>"
         "<tbody>\n";
     entry_rows(out, report.offenders, false, report);
-    out += "</tbody></table>\n</body></html>\n";
+    out += "</tbody></table>\n";
+    if (report.prefixes) {
+        out += prefix_html(*report.prefixes, report.now);
+    }
+    out += "</body></html>\n";
     return out;
 }
 

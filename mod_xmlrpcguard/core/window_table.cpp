@@ -3,7 +3,6 @@
 #include "xmlrpcguard/window_table.hpp"
 
 #include <sched.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include <algorithm>
@@ -13,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "shm_primitives.hpp"
 #include "window_table_layout.hpp"
 
 namespace xmlrpcguard {
@@ -27,6 +27,9 @@ std::atomic<WriteHook> g_write_hook{nullptr};
 }  // namespace
 void set_write_hook(WriteHook hook) noexcept {
     g_write_hook.store(hook, std::memory_order_relaxed);
+}
+WriteHook write_hook() noexcept {
+    return g_write_hook.load(std::memory_order_relaxed);
 }
 }  // namespace window_table_layout
 
@@ -430,33 +433,6 @@ Shape shape_of(const Geometry& g, std::uint64_t hash_seed) {
     return shape;
 }
 
-std::uint64_t random_seed() {
-    std::uint64_t seed = 0;
-    if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != static_cast<ssize_t>(sizeof seed)) {
-        seed = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&seed)) ^
-               static_cast<std::uint64_t>(time(nullptr)) * 0x9e3779b97f4a7c15ULL;
-    }
-    return seed;
-}
-
-void init_mutex(pthread_mutex_t* mutex) {
-    pthread_mutexattr_t attr;
-    if (pthread_mutexattr_init(&attr) != 0) {
-        throw std::runtime_error("pthread_mutexattr_init failed");
-    }
-    int rc = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
-    if (rc == 0) {
-        rc = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-    }
-    if (rc == 0) {
-        rc = pthread_mutex_init(mutex, &attr);
-    }
-    pthread_mutexattr_destroy(&attr);
-    if (rc != 0) {
-        throw std::runtime_error("cannot initialise a robust process-shared mutex");
-    }
-}
-
 // Returns the hash seed it chose.
 std::uint64_t format_region(void* base, std::size_t capacity) {
     Geometry g = geometry_for(capacity);
@@ -469,14 +445,14 @@ std::uint64_t format_region(void* base, std::size_t capacity) {
     h->buckets = g.buckets;
     h->stripes = g.stripes;
     h->region_size = g.region_size;
-    std::uint64_t seed = random_seed();
+    std::uint64_t seed = shm::random_seed();
     h->hash_seed = seed;
     h->stripes_offset = g.stripes_offset;
     h->entries_offset = g.entries_offset;
     auto* bytes = static_cast<std::byte*>(base);
     for (std::size_t i = 0; i < g.stripes; ++i) {
         auto* stripe = new (bytes + g.stripes_offset + i * sizeof(Stripe)) Stripe{};
-        init_mutex(&stripe->mutex);
+        shm::init_robust_mutex(&stripe->mutex);
         stripe->journal_entry = kNoEntry;
     }
     for (std::size_t i = 0; i < g.slots; ++i) {
@@ -737,6 +713,65 @@ void WindowTable::copy_from(const WindowTable& other, std::int64_t now) {
             to.write(slot.index, v);
         }
     }
+}
+
+// Moving the bucket's last used entry into the released slot keeps used slots a prefix
+// of the bucket. A lock-free reader looking for that moved key in the nanoseconds
+// between the two writes can miss it once (it read the old slot before the move and
+// the emptied one after); the moved key is some other address of the bucket, and a
+// missed banned() answers one request of it as not banned, once.
+std::size_t WindowTable::fold(const Cidr& prefix) {
+    TableAccess table(header_, shape_);
+    // The prefix as a mask over the two key halves (an IPv4 prefix counts from bit 96 of
+    // the mapped form, so the family is in the mask): two ANDs a slot.
+    Address mask;
+    unsigned bits = std::min(prefix.network.is_ipv4() ? 96 + prefix.prefix : prefix.prefix, 128u);
+    for (unsigned i = 0; i < 16; ++i) {
+        unsigned ones = bits > i * 8 ? std::min(bits - i * 8, 8u) : 0;
+        mask.bytes[i] = static_cast<std::uint8_t>(0xff00u >> ones);
+    }
+    Key m = Key::of(mask), net = Key::of(prefix.network.masked(prefix.prefix));
+    auto inside = [&](std::uint64_t k0, std::uint64_t k1) {
+        return (k0 & m.half[0]) == net.half[0] && (k1 & m.half[1]) == net.half[1];
+    };
+    std::size_t released = 0;
+    for (std::size_t bucket = 0; bucket < table.buckets(); ++bucket) {
+        std::size_t first = bucket * kBucketSize;
+        bool member = false;  // a hint from racy loads of the keys; the lock decides
+        for (std::size_t i = first; i < first + kBucketSize && !member; ++i) {
+            const Entry& e = table.entry(i);
+            if (!e.used.load(kRelaxed)) {
+                break;
+            }
+            member = inside(e.key[0].load(kRelaxed), e.key[1].load(kRelaxed));
+        }
+        if (!member) {
+            continue;
+        }
+        TableAccess::StripeLock lock(table, table.stripe_of_bucket(bucket));
+        if (!lock.locked()) {
+            continue;
+        }
+        std::size_t end = first;
+        while (end < first + kBucketSize && table.entry(end).used.load(kRelaxed)) {
+            ++end;
+        }
+        for (std::size_t i = first; i < end;) {
+            EntryValue v = load_fields(table.entry(i));
+            if (!inside(v.key[0], v.key[1])) {
+                ++i;
+                continue;
+            }
+            std::size_t last = end - 1;
+            if (last != i) {
+                table.write(i, load_fields(table.entry(last)));
+            }
+            table.write(last, EntryValue{});
+            --end;
+            ++released;
+        }
+    }
+    return released;
 }
 
 TableStats WindowTable::stats(std::int64_t now) const noexcept {

@@ -118,5 +118,7 @@ inline std::size_t bucket_of(const Shape& shape, std::uint64_t key0, std::uint64
 // with the stripe locked. Lets a test kill a process in the middle of a write.
 using WriteHook = void (*)();
 void set_write_hook(WriteHook hook) noexcept;
+// The hook set, for the other tables in shared memory (PrefixTable) to call likewise.
+WriteHook write_hook() noexcept;
 
 }  // namespace xmlrpcguard::window_table_layout

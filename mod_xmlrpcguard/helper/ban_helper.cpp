@@ -4,6 +4,8 @@
 #include <cstring>
 #include <vector>
 
+#include "xmlrpcguard/prefix_ban_helper.hpp"
+
 namespace xmlrpcguard {
 
 const char* to_string(HelperVerdict verdict) noexcept {
@@ -29,7 +31,9 @@ std::size_t BanHelper::AddressHash::operator()(const Address& address) const noe
 }
 
 BanHelper::BanHelper(BanSink& sink, HelperSettings settings)
-    : sink_(sink), settings_(std::move(settings)), tokens_(settings_.burst) {
+    : sink_(sink),
+      settings_(std::move(settings)),
+      tokens_(settings_.bans_per_second, settings_.burst) {
     settings_.never_ban.add_all(AddressSet::loopback());
 }
 
@@ -46,16 +50,7 @@ bool BanHelper::is_protected(const BanRequest& request) const {
 }
 
 bool BanHelper::take_token(std::int64_t now) {
-    if (now > refilled_at_) {
-        double earned = static_cast<double>(now - refilled_at_) * settings_.bans_per_second;
-        tokens_ = std::min<double>(settings_.burst, tokens_ + earned);
-        refilled_at_ = now;
-    }
-    if (tokens_ < 1) {
-        return false;
-    }
-    tokens_ -= 1;
-    return true;
+    return tokens_.take(now);
 }
 
 bool BanHelper::put(const BanRequest& request, std::int64_t now, std::string& error) {
@@ -70,6 +65,9 @@ bool BanHelper::put(const BanRequest& request, std::int64_t now, std::string& er
 
 HelperVerdict BanHelper::on_message(std::span<const std::byte> message, std::int64_t now,
                                     std::string& error) {
+    if (prefixes_ && is_prefix_message(message)) {
+        return prefixes_->on_message(message, now, error);
+    }
     auto request = decode(message);
     if (!request) {
         return HelperVerdict::Malformed;
@@ -148,6 +146,12 @@ BanHelper::Reconciled BanHelper::reconcile(const WindowTable& table, std::int64_
         }
     }
     std::erase_if(kernel_until_, [now](const auto& known) { return known.second <= now; });
+    if (prefixes_) {
+        auto more = prefixes_->reconcile(now, error);
+        result.added += more.added;
+        result.failed += more.failed;
+        result.deferred += more.deferred;
+    }
     return result;
 }
 

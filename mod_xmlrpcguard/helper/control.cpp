@@ -159,6 +159,7 @@ std::string ControlService::status(std::int64_t now) {
     if (std::string cluster = cluster_state(report); !cluster.empty()) {
         out += "cluster " + cluster.substr(cluster.find(' ') + 1) + "\n";
     }
+    out += status_prefixes(now);
     return out;
 }
 
@@ -180,13 +181,16 @@ std::string ControlService::list(std::int64_t now) {
                " times_banned=" + std::to_string(e.times_banned) +
                " next_ban=" + std::to_string(ban_length(ban_policy(), e.times_banned + 1)) + "\n";
     }
+    out += list_prefixes(now);
     return out;
 }
 
 std::string ControlService::ban(std::string_view address, std::string_view duration,
                                 std::int64_t now) {
     auto parsed = Address::parse(address);
-    if (!parsed) {
+    auto prefix_given =
+        address.find('/') != std::string_view::npos ? Cidr::parse(address) : std::nullopt;
+    if (!parsed && !prefix_given) {
         return error("not an IP address: \"" + std::string(address.substr(0, 64)) + "\"");
     }
     std::uint32_t seconds = settings_.bantime;
@@ -197,6 +201,9 @@ std::string ControlService::ban(std::string_view address, std::string_view durat
                          std::string(duration.substr(0, 32)) + "\"");
         }
         seconds = *given;
+    }
+    if (prefix_given) {
+        return ban_prefix(*prefix_given, seconds, now);
     }
     unsigned prefix = helper_.ipv6_prefix();
     Address key = parsed->offender_key(prefix);
@@ -215,6 +222,13 @@ std::string ControlService::ban(std::string_view address, std::string_view durat
 }
 
 std::string ControlService::unban(std::string_view address, std::int64_t now) {
+    if (address.find('/') != std::string_view::npos) {
+        auto prefix = Cidr::parse(address);
+        if (!prefix) {
+            return error("not a network: \"" + std::string(address.substr(0, 64)) + "\"");
+        }
+        return unban_prefix(*prefix, now);
+    }
     auto parsed = Address::parse(address);
     if (!parsed) {
         return error("not an IP address: \"" + std::string(address.substr(0, 64)) + "\"");
@@ -234,10 +248,12 @@ std::string ControlService::unban(std::string_view address, std::int64_t now) {
 std::string ControlService::flush(std::int64_t now) {
     std::size_t lifted = lift_all_bans(table_, now);
     std::string why;
-    if (!helper_.withdraw_all(why)) {
+    std::size_t prefixes = 0;
+    if (!helper_.withdraw_all(why) || !flush_prefixes(now, prefixes, why)) {
         return error("unbanned in httpd, but the kernel refused: " + why);
     }
-    return "ok unbanned " + std::to_string(lifted) + "\n";
+    return "ok unbanned " + std::to_string(lifted) +
+           (prefixes ? " and " + std::to_string(prefixes) + " prefixes" : "") + "\n";
 }
 
 }  // namespace xmlrpcguard

@@ -108,6 +108,11 @@ IpsetSink::IpsetSink(std::string ipv4_set, std::string ipv6_set)
       ipv4_set_(std::move(ipv4_set)),
       ipv6_set_(std::move(ipv6_set)) {}
 
+IpsetSink::IpsetSink(std::string ipv4_set, std::string ipv6_set, Kind kind)
+    : IpsetSink(std::move(ipv4_set), std::move(ipv6_set)) {
+    kind_ = kind;
+}
+
 IpsetSink::~IpsetSink() = default;
 
 bool IpsetSink::run(std::string command, std::string& error) {
@@ -133,7 +138,8 @@ bool IpsetSink::create_sets(std::size_t capacity, std::string& error) {
         const char* family;
     };
     for (const Wanted& set :
-         {Wanted{ipv4_set_, "hash:ip", "inet"}, Wanted{ipv6_set_, "hash:net", "inet6"}}) {
+         {Wanted{ipv4_set_, kind_ == Kind::Networks ? "hash:net" : "hash:ip", "inet"},
+          Wanted{ipv6_set_, "hash:net", "inet6"}}) {
         std::string ignored;
         if (run("list -t " + set.name, ignored)) {
             continue;  // present already (ours from an earlier start, or the operator's)
@@ -165,7 +171,7 @@ std::optional<unsigned> IpsetSink::references(std::string_view set, std::string&
 std::string IpsetSink::target(const BanRequest& request) const {
     bool v4 = request.key.is_ipv4();
     std::string text = (v4 ? ipv4_set_ : ipv6_set_) + " " + request.key.to_string();
-    if (!v4) {
+    if (!v4 || kind_ == Kind::Networks) {
         text.append("/").append(std::to_string(request.prefix));
     }
     return text;

@@ -251,6 +251,12 @@ StateFile::Saved StateFile::save(const WindowTable& table, std::int64_t now,
         }
     });
     std::string bytes = encode_state(entries, now);
+    saved.ok = write_bytes(bytes, saved.error);
+    saved.entries = saved.ok ? entries.size() : 0;
+    return saved;
+}
+
+bool StateFile::write_bytes(std::string_view bytes, std::string& error) const {
     std::string temporary = path_ + ".tmp";
     int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
     int fd = open(temporary.c_str(), flags, 0600);
@@ -259,17 +265,17 @@ StateFile::Saved StateFile::save(const WindowTable& table, std::int64_t now,
         fd = open(temporary.c_str(), flags, 0600);
     }
     if (fd < 0) {
-        saved.error = errno_text(temporary.c_str(), errno);
-        return saved;
+        error = errno_text(temporary.c_str(), errno);
+        return false;
     }
     bool written = write_all(fd, bytes) && fsync(fd) == 0;
-    int error = errno;
+    int code = errno;
     close(fd);
     if (!written || rename(temporary.c_str(), path_.c_str()) != 0) {
-        error = written ? errno : error;
+        code = written ? errno : code;
         unlink(temporary.c_str());
-        saved.error = errno_text(written ? "rename" : "write", error);
-        return saved;
+        error = errno_text(written ? "rename" : "write", code);
+        return false;
     }
     // The rename itself must reach the disk, or a crash may bring back the old file.
     int dir = open(directory_of(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -277,12 +283,12 @@ StateFile::Saved StateFile::save(const WindowTable& table, std::int64_t now,
         fsync(dir);
         close(dir);
     }
-    saved.ok = true;
-    saved.entries = entries.size();
-    return saved;
+    return true;
 }
 
-StateFile::Loaded StateFile::load(WindowTable& table, std::int64_t now) const {
+StateFile::Loaded StateFile::read_bytes(
+    std::string& bytes, std::size_t max_bytes, std::int64_t now,
+    const std::function<bool(std::string_view, std::string&)>& decode) const {
     Loaded loaded;
     if (!directory_is_safe(loaded.why)) {
         struct stat st {};
@@ -299,8 +305,6 @@ StateFile::Loaded StateFile::load(WindowTable& table, std::int64_t now) const {
             loaded.why = "a symbolic link";
         }
     }
-    std::string bytes;
-    std::optional<DecodedState> state;
     if (fd >= 0) {
         struct stat st {};
         if (fstat(fd, &st) != 0) {
@@ -309,8 +313,7 @@ StateFile::Loaded StateFile::load(WindowTable& table, std::int64_t now) const {
         } else if (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & 077) != 0) {
             loaded.outcome = Outcome::Rejected;
             loaded.why = "not a regular file owned by root with mode 0600";
-        } else if (static_cast<std::uint64_t>(st.st_size) >
-                   kStateHeaderBytes + kStateMaxEntries * kStateEntryBytes + 4) {
+        } else if (static_cast<std::uint64_t>(st.st_size) > max_bytes) {
             loaded.outcome = Outcome::Rejected;
             loaded.why = "larger than any state file";
         } else {
@@ -327,8 +330,7 @@ StateFile::Loaded StateFile::load(WindowTable& table, std::int64_t now) const {
                 got += static_cast<std::size_t>(n);
             }
             bytes.resize(got);
-            state = decode_state(bytes, loaded.why);
-            loaded.outcome = state ? Outcome::Restored : Outcome::Rejected;
+            loaded.outcome = decode(bytes, loaded.why) ? Outcome::Restored : Outcome::Rejected;
         }
         close(fd);
     }
@@ -339,6 +341,17 @@ StateFile::Loaded StateFile::load(WindowTable& table, std::int64_t now) const {
         }
         return loaded;
     }
+    return loaded;
+}
+
+StateFile::Loaded StateFile::load(WindowTable& table, std::int64_t now) const {
+    std::string bytes;
+    std::optional<DecodedState> state;
+    Loaded loaded = read_bytes(bytes, kStateHeaderBytes + kStateMaxEntries * kStateEntryBytes + 4,
+                               now, [&](std::string_view read, std::string& why) {
+                                   state = decode_state(read, why);
+                                   return state.has_value();
+                               });
     if (!state) {
         return loaded;
     }

@@ -19,6 +19,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -80,6 +81,14 @@ class StateFile {
     // Whether the directory is root's alone (owned by uid 0, written by nobody else);
     // `why` says what is wrong. The helper neither reads nor writes a state file elsewhere.
     bool directory_is_safe(std::string& why) const;
+
+    // The file's I/O, also for files kept beside it (the prefix bans'): `bytes` written
+    // atomically (a temporary file, fsync, rename, fsync of the directory); and read
+    // back only from a safe directory, a root-owned 0600 regular file of at most
+    // `max_bytes`, which `decode` must accept whole, else it is moved aside (Rejected).
+    bool write_bytes(std::string_view bytes, std::string& error) const;
+    Loaded read_bytes(std::string& bytes, std::size_t max_bytes, std::int64_t now,
+                      const std::function<bool(std::string_view, std::string&)>& decode) const;
 
   private:
     std::string path_;

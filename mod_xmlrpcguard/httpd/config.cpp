@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "redis_url.hpp"
+#include "prefix_config.hpp"
 #include "xmlrpcguard/durations.hpp"
 
 namespace xmlrpcguard::httpd {
@@ -412,6 +413,18 @@ const command_rec kDirectives[] = {
     AP_INIT_TAKE1("XmlRpcGuardClusterPasswordFile", as_cmd(set_cluster_password_file), nullptr,
                   RSRC_CONF,
                   "PATH: the Redis password, read by the ban helper as root (server-wide)"),
+    AP_INIT_TAKE1("XmlRpcGuardPrefixBan", as_cmd(set_prefix_ban), nullptr, RSRC_CONF,
+                  "On | Off: ban a whole IPv4 /24 or IPv6 /48 whose addresses offend together "
+                  "(default Off)"),
+    AP_INIT_TAKE2("XmlRpcGuardPrefixBanSize", as_cmd(set_prefix_ban_size), nullptr, RSRC_CONF,
+                  "IPV4BITS IPV6BITS: the prefixes counted and banned (server-wide; default 24 "
+                  "48)"),
+    AP_INIT_TAKE1("XmlRpcGuardPrefixBanThreshold", as_cmd(set_prefix_ban_threshold), nullptr,
+                  RSRC_CONF,
+                  "distinct addresses of one prefix, each at maxretry, that ban it (default 8)"),
+    AP_INIT_TAKE12("XmlRpcGuardPrefixBanIPSet", as_cmd(set_prefix_ban_ipset), nullptr, RSRC_CONF,
+                   "NAME4 NAME6 | none: hash:net ipsets for prefix bans (server-wide; default "
+                   "xmlrpcguard-net xmlrpcguard-net6)"),
     {nullptr, nullptr, nullptr, 0, RAW_ARGS, nullptr},
 };
 
@@ -428,6 +441,7 @@ void* create_server_config(apr_pool_t* pool, server_rec*) {
     config->ban_factor = -1;
     config->ban_max = kUnset;
     config->ban_jitter = kUnset;
+    init_prefix_config(config->prefix);
     return config;
 }
 
@@ -461,6 +475,7 @@ void* merge_server_config(apr_pool_t* pool, void* base_config, void* add_config)
     merged->cluster_url = base.cluster_url;
     merged->cluster_prefix = base.cluster_prefix;
     merged->cluster_password_file = base.cluster_password_file;
+    merge_prefix_config(merged->prefix, base.prefix, add.prefix);
     return merged;
 }
 
@@ -521,6 +536,7 @@ void resolve_defaults(server_rec* main_server) {
         if (!config.control_socket)
             config.control_socket =
                 ap_runtime_dir_relative(s->process->pconf, kDefaultControlSocket);
+        resolve_prefix_defaults(config.prefix);
         if (!config.ipset_given) {
             config.ipset_given = 1;
             config.ipset4 = kDefaultIPSet4;

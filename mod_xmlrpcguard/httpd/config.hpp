@@ -38,6 +38,22 @@ inline constexpr const char* kDefaultStateFile = "/var/lib/apache2/xmlrpcguard/s
 inline constexpr std::size_t kMaxSocketPath = 108;  // sizeof(sockaddr_un::sun_path)
 inline constexpr int kMinIPv6Prefix = kMinIPv6BanPrefix;
 
+// XmlRpcGuardPrefixBan* (prefix_config.cpp). -1 = unset.
+inline constexpr int kDefaultPrefixBanIPv4 = 24;
+inline constexpr int kDefaultPrefixBanIPv6 = 48;
+inline constexpr std::int64_t kDefaultPrefixBanThreshold = 8;
+inline constexpr const char* kDefaultPrefixIPSet4 = "xmlrpcguard-net";
+inline constexpr const char* kDefaultPrefixIPSet6 = "xmlrpcguard-net6";
+struct PrefixBanConfig {
+    int enabled;             // per vhost: 0 Off, 1 On
+    std::int64_t threshold;  // per vhost: distinct members
+    int ipv4_bits;           // server-wide
+    int ipv6_bits;           // server-wide
+    int ipset_given;         // server-wide: 0 unset, 1 said
+    const char* ipset4;      // nullptr after "none": prefix bans stay in httpd
+    const char* ipset6;
+};
+
 // Plain data in pool memory. Every field starts "unset" (-1 / nullptr) so the merge
 // can tell "not said in this vhost" from "said"; resolve_defaults() fills what is
 // still unset once the whole configuration is read.
@@ -68,6 +84,7 @@ struct ServerConfig {
     const char* cluster_url;            // redis://..., checked at configuration time
     const char* cluster_prefix;         // Redis key prefix
     const char* cluster_password_file;  // read by the helper as root; nullptr = none
+    PrefixBanConfig prefix;
 
     WindowRule rule() const noexcept {
         return {static_cast<std::uint32_t>(findtime), static_cast<std::uint32_t>(maxretry)};

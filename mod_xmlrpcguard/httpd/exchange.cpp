@@ -11,6 +11,7 @@
 #include "glue.hpp"
 #include "helper_process.hpp"
 #include "log.hpp"
+#include "prefix_guard.hpp"
 #include "table_shm.hpp"
 #include "xmlrpcguard/ban_time.hpp"
 #include "xmlrpcguard/offence_report.hpp"
@@ -159,12 +160,19 @@ bool conclude(GuardedExchange& exchange) {
     count(Counter::LoginFailures, verdict.offences[OffenceKind::LoginFailure]);
     const ServerConfig& config = exchange.config;
     std::int64_t now = now_seconds();
+    if (config.mode == GuardMode::On && prefix_denies(nullptr, config, exchange.key, now)) {
+        return true;  // its prefix was banned meanwhile: nothing more to count
+    }
     // Banned while this answer was on its way: a ban consumes the offences that led
     // to it, so the window alone would not show that this attempt came after them.
     bool banned_meanwhile = config.mode == GuardMode::On && table->banned(exchange.key, now);
     verdict.outcome = table->record(exchange.key, now, verdict.offences.total(), config.rule());
     log_offences(exchange, verdict);
     report_to_cluster(exchange, verdict, reason_of(verdict.main_kind));
+    // The client's prefix (XmlRpcGuardPrefixBan): a ban of it folds this entry too.
+    if (conclude_prefix(exchange, verdict.offences.total(), verdict.outcome.reached, now)) {
+        return banned_meanwhile;
+    }
     if (!verdict.outcome.reached) {
         return banned_meanwhile;
     }

@@ -33,11 +33,14 @@
 #include "control_socket.hpp"
 #include "glue.hpp"
 #include "helper_loop.hpp"
+#include "prefix_config.hpp"
+#include "prefix_guard.hpp"
 #include "state_file.hpp"
 #include "table_shm.hpp"
 #include "xmlrpcguard/ban_helper.hpp"
 #include "xmlrpcguard/control.hpp"
 #include "xmlrpcguard/ipset_sink.hpp"
+#include "xmlrpcguard/prefix_ban_helper.hpp"
 #include "xmlrpcguard/status_report.hpp"
 
 namespace xmlrpcguard::httpd {
@@ -495,6 +498,12 @@ std::unique_ptr<ClusterNode> start_cluster(server_rec* s, WindowTable table, Ban
     }
     warn_if_unenforced(sink, s);
     BanHelper helper(sink, settings_of(config));
+    // Prefix bans: their own hash:net sets and judgement, reached through the helper.
+    std::optional<IpsetSink> prefix_sink;
+    std::optional<PrefixBanHelper> prefix_helper;
+    auto prefixes = shared_prefixes();
+    attach_prefix_bans(s, settings_of(config).never_ban, prefixes ? &*prefixes : nullptr, helper,
+                       prefix_sink, prefix_helper);
     auto table = shared_table();
     std::optional<ControlService> control;
     if (has_control && table) {
@@ -503,6 +512,9 @@ std::unique_ptr<ClusterNode> start_cluster(server_rec* s, WindowTable table, Ban
         settings.bantime = static_cast<std::uint32_t>(config.bantime);
         control.emplace(*table, helper, shared_counters(), settings);
         control->set_ban_policy(config.ban_policy());
+        if (prefixes) {
+            control->set_prefixes(*prefixes, prefix_rule(config));
+        }
     }
     HelperLoopSettings settings;
     settings.channel_fd = kChannelFd;
@@ -524,9 +536,11 @@ std::unique_ptr<ClusterNode> start_cluster(server_rec* s, WindowTable table, Ban
         if (load_state) {
             // Before the first reconcile, which then puts the restored bans into the kernel.
             log_loaded(s, *state, state->load(*table, wall_seconds()));
+            load_prefix_state(s);
         }
         std::uint32_t window = longest_findtime(s);
         loop.set_saver([&state, &table, window, s, failures = std::uint64_t{0}]() mutable {
+            save_prefix_state(s);
             auto saved = state->save(*table, wall_seconds(), window);
             if (saved.ok) {
                 ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s,
@@ -747,6 +761,16 @@ void send_offences(const OffenceReport& report) noexcept {
     bool sent = send(g_helper.child_end, message.data(), message.size(),
                      MSG_DONTWAIT | MSG_NOSIGNAL) == static_cast<ssize_t>(message.size());
     count(sent ? Counter::ClusterReportsSent : Counter::ClusterReportsDropped);
+}
+
+void send_prefix_ban(const Cidr& prefix, std::uint32_t seconds) noexcept {
+    if (g_helper.child_end < 0) {
+        return;
+    }
+    BanMessage message = encode_prefix({prefix, seconds});
+    bool sent = send(g_helper.child_end, message.data(), message.size(),
+                     MSG_DONTWAIT | MSG_NOSIGNAL) == static_cast<ssize_t>(message.size());
+    count(sent ? Counter::HelperMessagesSent : Counter::HelperMessagesDropped);
 }
 
 }  // namespace xmlrpcguard::httpd

@@ -13,6 +13,7 @@
 
 #include "xmlrpcguard/address.hpp"
 #include "xmlrpcguard/offence_report.hpp"
+#include "xmlrpcguard/address_set.hpp"
 
 namespace xmlrpcguard::httpd {
 
@@ -28,5 +29,7 @@ void close_helper_end_in_child() noexcept;
 void send_ban(const Address& key, unsigned ipv6_prefix, std::uint32_t seconds) noexcept;
 // XmlRpcGuardCluster: one offence report to the helper, for the fleet's windows.
 void send_offences(const OffenceReport& report) noexcept;
+// The same for a prefix ban (XmlRpcGuardPrefixBan).
+void send_prefix_ban(const Cidr& prefix, std::uint32_t seconds) noexcept;
 
 }  // namespace xmlrpcguard::httpd

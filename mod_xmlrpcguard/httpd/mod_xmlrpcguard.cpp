@@ -17,6 +17,8 @@
 #include "glue.hpp"
 #include "helper_process.hpp"
 #include "log.hpp"
+#include "prefix_config.hpp"
+#include "prefix_guard.hpp"
 #include "status_handler.hpp"
 #include "table_shm.hpp"
 
@@ -26,7 +28,9 @@ namespace {
 // After the configuration is read, also under `apachectl configtest`: what no single
 // directive can check alone.
 int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* s) noexcept {
-    return check_control_group(s) && check_cluster(s) ? OK : HTTP_INTERNAL_SERVER_ERROR;
+    return check_control_group(s) && check_cluster(s) && check_prefix_config(s)
+               ? OK
+               : HTTP_INTERNAL_SERVER_ERROR;
 }
 
 // The parent, after every (re)read of the configuration: defaults filled in, and
@@ -93,7 +97,8 @@ int guard_request(request_rec* r) {
     }
     Address key = client->offender_key(static_cast<unsigned>(config.ipv6_prefix));
     auto table = shared_table();
-    if (config.mode == GuardMode::On && table && table->banned(key, now_seconds())) {
+    if (config.mode == GuardMode::On && table &&
+        (table->banned(key, now_seconds()) || prefix_denies(r, config, key, now_seconds()))) {
         count(Counter::DeniedRequests);
         log_denied(r, key);
         return HTTP_FORBIDDEN;

@@ -15,6 +15,7 @@
 #include "config.hpp"
 #include "exchange.hpp"
 #include "log.hpp"
+#include "prefix_config.hpp"
 #include "table_shm.hpp"
 #include "xmlrpcguard/status_report.hpp"
 
@@ -38,6 +39,9 @@ int serve_status(request_rec* r) {
     const ServerConfig& config = config_of(r->server);
     auto report = gather_status(*table, shared_counters(), now_seconds(), config.rule(),
                                 static_cast<unsigned>(config.ipv6_prefix), {}, config.ban_policy());
+    if (auto prefixes = shared_prefixes()) {
+        report.prefixes = gather_prefixes(*prefixes, report.now, prefix_rule(config));
+    }
     std::string body;
     std::string_view query = r->args ? r->args : "";
     if (query == "json") {

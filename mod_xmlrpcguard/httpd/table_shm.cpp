@@ -26,6 +26,7 @@ struct Retained {
 // Set once per generation in the parent before any child exists; read-only after.
 std::optional<WindowTable> g_table;
 std::optional<GuardCounters> g_counters;
+std::optional<PrefixTable> g_prefixes;
 
 std::int64_t now_seconds() {
     return apr_time_sec(apr_time_now());
@@ -51,8 +52,43 @@ std::size_t counters_offset(std::size_t capacity) {
     return (WindowTable::region_size(capacity) + kRegionAlignment - 1) & ~(kRegionAlignment - 1);
 }
 
+// [table][counters][prefix table], each part 64-byte aligned.
+std::size_t prefixes_offset(std::size_t capacity) {
+    return (counters_offset(capacity) + GuardCounters::region_size() + kRegionAlignment - 1) &
+           ~(kRegionAlignment - 1);
+}
+
 std::size_t segment_bytes(std::size_t capacity) {
-    return counters_offset(capacity) + GuardCounters::region_size() + kRegionAlignment;
+    return prefixes_offset(capacity) + PrefixTable::region_size(PrefixTable::kDefaultCapacity) +
+           kRegionAlignment;
+}
+
+PrefixTable prefixes_in(const Region& region, std::size_t capacity) {
+    std::size_t offset = prefixes_offset(capacity);
+    return PrefixTable::attach(static_cast<std::byte*>(region.base) + offset, region.bytes - offset,
+                               PrefixTable::kDefaultCapacity)
+        .first;
+}
+
+// The running prefix bans of an old segment (a resize, or one made by an older build).
+void carry_prefixes_over(const Region& old_region, std::size_t old_capacity, PrefixTable& into,
+                         std::int64_t now) {
+    std::size_t offset = prefixes_offset(old_capacity);
+    if (offset >= old_region.bytes) {
+        return;
+    }
+    auto old = PrefixTable::open(static_cast<std::byte*>(old_region.base) + offset,
+                                 old_region.bytes - offset);
+    if (!old) {
+        return;
+    }
+    old->for_each(now, 1, [&](const PrefixView& view) {
+        if (view.banned_until > now) {
+            into.restore({view.prefix, view.banned_until, view.banned_since, view.httpd_only,
+                          view.times_banned},
+                         now);
+        }
+    });
 }
 
 GuardCounters counters_in(const Region& region, std::size_t capacity) {
@@ -85,6 +121,10 @@ GuardCounters* shared_counters() noexcept {
     return g_counters ? &*g_counters : nullptr;
 }
 
+std::optional<PrefixTable> shared_prefixes() noexcept {
+    return g_prefixes;
+}
+
 int attach_shared_table(server_rec* s, std::size_t capacity) noexcept {
     try {
         auto* retained = static_cast<Retained*>(ap_retained_data_get(kRetainedKey));
@@ -101,6 +141,7 @@ int attach_shared_table(server_rec* s, std::size_t capacity) noexcept {
             auto [table, how] = WindowTable::attach(region.base, region.bytes, capacity);
             g_table = table;
             g_counters = counters_in(region, capacity);
+            g_prefixes = prefixes_in(region, capacity);
             ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
                          "XRG0002: table of %" APR_SIZE_T_FMT " addresses %s across the restart",
                          capacity, how == WindowTable::Attach::Reused ? "kept" : "re-initialised");
@@ -121,6 +162,7 @@ int attach_shared_table(server_rec* s, std::size_t capacity) noexcept {
         auto [table, how] = WindowTable::attach(region.base, region.bytes, capacity);
         (void)how;
         GuardCounters counters = counters_in(region, capacity);
+        PrefixTable prefixes = prefixes_in(region, capacity);
         if (retained->segment) {
             // XmlRpcGuardTableSize changed: carry every count, ban and counter over.
             Region old_region = region_of(retained->segment);
@@ -131,6 +173,7 @@ int attach_shared_table(server_rec* s, std::size_t capacity) noexcept {
                 GuardCounters old_counters = counters_in(old_region, retained->capacity);
                 counters.restore(old_counters.read(), old_counters.since());
             }
+            carry_prefixes_over(old_region, retained->capacity, prefixes, now_seconds());
             apr_shm_destroy(retained->segment);
             ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
                          "XRG0004: table resized from %" APR_SIZE_T_FMT " to %" APR_SIZE_T_FMT
@@ -146,6 +189,7 @@ int attach_shared_table(server_rec* s, std::size_t capacity) noexcept {
         retained->capacity = capacity;
         g_table = table;
         g_counters = counters;
+        g_prefixes = prefixes;
         return OK;
     } catch (const std::exception& e) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "XRG0005: cannot attach the shared table: %s",

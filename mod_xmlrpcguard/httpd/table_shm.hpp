@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "xmlrpcguard/guard_counters.hpp"
+#include "xmlrpcguard/prefix_table.hpp"
 #include "xmlrpcguard/window_table.hpp"
 
 namespace xmlrpcguard::httpd {
@@ -25,6 +26,9 @@ std::optional<WindowTable> shared_table() noexcept;
 
 // The counters beside it; null until post_config has attached them.
 GuardCounters* shared_counters() noexcept;
+
+// The prefix bans after the counters (XmlRpcGuardPrefixBan); empty until post_config.
+std::optional<PrefixTable> shared_prefixes() noexcept;
 
 // Adds to a shared counter, if there are counters yet.
 inline void count(Counter counter, std::uint64_t n = 1) noexcept {
