@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <new>
 
 namespace xmlrpcguard::detail {
@@ -51,19 +52,15 @@ const char* skip(const char* at, const char* end, CharClass wanted) noexcept {
     return at;
 }
 
-// The first pass: events go nowhere, only the grammar is checked.
-struct Check {
-    bool open(std::string_view) noexcept { return true; }
-    bool close(std::string_view) noexcept { return true; }
-    bool text(std::string_view) noexcept { return true; }
-};
+// Events kept across bodies at most (a larger body's list is freed at reset()).
+constexpr std::size_t kKeptEvents = 256;
 
 }  // namespace
 
 CanonicalPushParser::CanonicalPushParser(SaxListener& listener, ScanLimits limits) noexcept
     : listener_(listener),
       libxml2_(listener, limits),
-      budget_(std::min(limits.canonical_bytes, limits.max_bytes)),
+      budget_(std::min({limits.canonical_bytes, limits.max_bytes, std::size_t{UINT32_MAX}})),
       max_depth_(std::min(kMaxDepth, limits.max_depth)) {}
 
 void CanonicalPushParser::feed(std::span<const char> bytes) {
@@ -96,40 +93,60 @@ void CanonicalPushParser::finish() {
     if (mode_ != Mode::Holding) {
         return;
     }
-    Check check;
-    if (!read(check)) {
+    bool canonical = false;
+    try {
+        canonical = read();
+    } catch (const std::bad_alloc&) {
+        // Out of memory for the event list: libxml2 reads it.
+    }
+    if (!canonical) {
         fall_back({});
         libxml2_.finish();
         return;
     }
-    // The same steps as SaxPushParser's callbacks: a listener that throws ends the
-    // scan OverLimit, one that calls stop() ends it with its verdict. The depth cap
-    // needs no check here: a deeper body went to libxml2.
-    struct Emit {
-        CanonicalPushParser& parser;
-        bool deliver(void (SaxListener::*event)(std::string_view), std::string_view what) {
-            try {
-                (parser.listener_.*event)(what);
-            } catch (...) {
-                parser.stop(ScanStatus::OverLimit);
-            }
-            return parser.status_ == ScanStatus::Incomplete;
-        }
-        bool open(std::string_view name) { return deliver(&SaxListener::on_open, name); }
-        bool close(std::string_view name) { return deliver(&SaxListener::on_close, name); }
-        bool text(std::string_view text) { return deliver(&SaxListener::on_text, text); }
-    } emit{*this};
     mode_ = Mode::Emitting;
-    read(emit);
+    emit();
     mode_ = Mode::Done;
     if (status_ == ScanStatus::Incomplete) {
         status_ = ScanStatus::Complete;
     }
 }
 
+// The same steps as SaxPushParser's callbacks: a listener that throws ends the scan
+// OverLimit, one that calls stop() ends it with its verdict. The depth cap needs no
+// check here: a deeper body went to libxml2.
+void CanonicalPushParser::emit() noexcept {
+    for (const Event& event : events_) {
+        std::string_view what(held_.data() + event.offset, event.length);
+        try {
+            switch (event.kind) {
+                case Event::Kind::Open:
+                    listener_.on_open(what);
+                    break;
+                case Event::Kind::Close:
+                    listener_.on_close(what);
+                    break;
+                case Event::Kind::Text:
+                    listener_.on_text(what);
+                    break;
+            }
+        } catch (...) {
+            stop(ScanStatus::OverLimit);
+        }
+        if (status_ != ScanStatus::Incomplete) {
+            return;
+        }
+    }
+}
+
 void CanonicalPushParser::reset() noexcept {
     libxml2_.reset();
     held_.clear();
+    if (events_.capacity() > kKeptEvents) {
+        events_ = {};
+    } else {
+        events_.clear();
+    }
     mode_ = Mode::Holding;
     status_ = ScanStatus::Incomplete;
 }
@@ -169,14 +186,19 @@ void CanonicalPushParser::fall_back(std::span<const char> rest) {
     }
 }
 
-// The grammar in the header, over the held body. False: not canonical (nothing was
-// reported if Events is Check). An event that returns false ends the reading.
-template <class Events>
-bool CanonicalPushParser::read(Events& events) const noexcept {
-    const char* at = held_.data();
-    const char* const end = at + held_.size();
+// The grammar in the header, over the held body, in one pass: true when it is
+// canonical, and then events_ holds what to report.
+bool CanonicalPushParser::read() {
+    const char* const begin = held_.data();
+    const char* const end = begin + held_.size();
+    const char* at = begin;
+    auto note = [&](Event::Kind kind, const char* from, std::size_t length) {
+        events_.push_back(
+            {kind, static_cast<std::uint32_t>(from - begin), static_cast<std::uint32_t>(length)});
+    };
     std::array<std::string_view, kMaxDepth> open;
     unsigned depth = 0;
+    events_.clear();
     at = skip(at, end, kSpace);
     if (at == end || *at != '<') {
         return false;
@@ -202,9 +224,7 @@ bool CanonicalPushParser::read(Events& events) const noexcept {
             }
             ++at;
             --depth;
-            if (!events.close(closed)) {
-                return true;
-            }
+            note(Event::Kind::Close, name, closed.size());
         } else {
             if (!is(*at, kNameStart)) {
                 return false;  // '!', '?', or a byte that starts no name we read
@@ -227,15 +247,11 @@ bool CanonicalPushParser::read(Events& events) const noexcept {
                 return false;
             }
             ++at;
-            open[depth++] = opened;
-            if (!events.open(opened)) {
-                return true;
-            }
+            note(Event::Kind::Open, name, opened.size());
             if (empty) {
-                --depth;
-                if (!events.close(opened)) {
-                    return true;
-                }
+                note(Event::Kind::Close, name, opened.size());
+            } else {
+                open[depth++] = opened;
             }
         }
         if (depth == 0) {
@@ -246,9 +262,8 @@ bool CanonicalPushParser::read(Events& events) const noexcept {
         if (at == end || *at != '<') {
             return false;
         }
-        if (at != text &&
-            !events.text(std::string_view(text, static_cast<std::size_t>(at - text)))) {
-            return true;
+        if (at != text) {
+            note(Event::Kind::Text, text, static_cast<std::size_t>(at - text));
         }
     }
     return skip(at, end, kSpace) == end;

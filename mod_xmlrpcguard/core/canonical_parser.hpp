@@ -23,9 +23,11 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "sax_push_parser.hpp"
 #include "xmlrpcguard/xmlrpc_scanner.hpp"
@@ -53,15 +55,25 @@ class CanonicalPushParser {
   private:
     enum class Mode : unsigned char { Holding, Emitting, Done, Libxml2 };
 
+    // An event found in the held body, reported once the whole body is known to be
+    // canonical.
+    struct Event {
+        enum class Kind : std::uint8_t { Open, Close, Text };
+        Kind kind;
+        std::uint32_t offset;
+        std::uint32_t length;
+    };
+
     void fall_back(std::span<const char> rest);
-    template <class Events>
-    bool read(Events& events) const noexcept;
+    bool read();
+    void emit() noexcept;
 
     SaxListener& listener_;
     SaxPushParser libxml2_;
     std::size_t budget_;  // bytes held at most
     unsigned max_depth_;
     std::string held_;
+    std::vector<Event> events_;  // keeps its memory from body to body
     Mode mode_ = Mode::Holding;
     ScanStatus status_ = ScanStatus::Incomplete;
 };
