@@ -20,14 +20,12 @@ import argparse
 import collections
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 
-from bench_httpd import FIXTURES, site, wrk
-from netns import SERVER_V4, TestNet, wait_until
+from bench_httpd import prepare_workdir, site, tear_down, wait_for_instances, wrk
+from netns import SERVER_V4, TestNet
 
 FREQUENCY = 4000
 
@@ -90,19 +88,7 @@ def main():
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
 
-    workdir = tempfile.mkdtemp(prefix="xrg-profile-httpd-")
-    os.chmod(workdir, 0o755)
-    docroot = os.path.join(workdir, "htdocs")
-    os.makedirs(docroot)
-    with open(os.path.join(docroot, "page.html"), "w") as f:
-        f.write("<html><body>" + "<p>An ordinary page of a blog.</p>\n" * 120 + "</body></html>\n")
-    with open(os.path.join(FIXTURES, "getusersblogs-badpass.request.xml")) as f:
-        body = f.read()
-    script = os.path.join(workdir, "post.lua")
-    with open(script, "w") as f:
-        f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "text/xml"\n'
-                f"wrk.body = [[{body}]]\n")
-    os.chmod(script, 0o644)
+    workdir, docroot, script = prepare_workdir("xrg-profile-httpd-")
     lua = script if args.path == "/xmlrpc.php" else None
 
     # label -> (port, server lines, guard lines, load XRG_MODULE, extra modules)
@@ -123,10 +109,7 @@ def main():
                                       load_guard=load_guard, port=port, extra_modules=extra)
             httpd.start()
             servers[label] = httpd
-        for port, *_ in instances.values():
-            wait_until(lambda: net.run(net.client, ["curl", "-sf", "-o", "/dev/null", "-H", "Host: bench.test",
-                                                    f"http://{SERVER_V4}:{port}/page.html"],
-                                       check=False).returncode == 0, what="httpd answers")
+        wait_for_instances(net, [port for port, *_ in instances.values()])
         samples = {label: collections.Counter() for label in instances}
         requests = dict.fromkeys(instances, 0)
         order = list(instances)
@@ -185,10 +168,7 @@ def main():
             for value, dso, symbol in mine:
                 print(f"| `{symbol[:90]}` | {dso} | {value:.2f} |")
     finally:
-        for httpd in servers.values():
-            httpd.stop()
-        net.close()
-        shutil.rmtree(workdir, ignore_errors=True)
+        tear_down(servers.values(), net, workdir)
     return 0
 
 
