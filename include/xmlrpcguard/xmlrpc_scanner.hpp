@@ -26,6 +26,11 @@ struct ScanLimits {
     // Multicall entries kept one by one (method names, per-call outcomes); later
     // entries are still counted in the aggregate counters.
     std::size_t max_calls = 4096;
+    // A request of at most this many bytes in canonical XML-RPC (ASCII elements and
+    // text, nothing else; see core/canonical_parser.hpp) is read without libxml2,
+    // with the same result; any other body goes to libxml2 from its first byte.
+    // 0 sends every body to libxml2. Answers are always read by libxml2.
+    std::size_t canonical_bytes = 8 * 1024;
 };
 
 enum class ScanStatus : std::uint8_t {

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <limits>
 
+#include "canonical_parser.hpp"
 #include "ixr_preamble.hpp"
 #include "sax_push_parser.hpp"
 #include "success_opening.hpp"
@@ -200,7 +201,7 @@ struct RequestScanner::Impl final : detail::XmlRpcReader, detail::ByteSink {
     }
 
     detail::IxrPreamble preamble;
-    detail::SaxPushParser parser;
+    detail::CanonicalPushParser parser;  // libxml2 for any body outside canonical XML-RPC
     CallList parameters;
     CallList first_parameter;
     RequestScan result;

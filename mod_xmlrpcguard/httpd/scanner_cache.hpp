@@ -50,6 +50,8 @@ class BorrowedScanner {
         std::size_t bytes_fed = 0;  // over the scanner's whole life
     };
 
+    // In the files that borrow and give back (exchange.cpp, filters.cpp) this list is
+    // built with -ftls-model=initial-exec (httpd/CMakeLists.txt): no __tls_get_addr.
     static std::vector<Lent>& spare_scanners() {
         thread_local std::vector<Lent> spares;
         return spares;

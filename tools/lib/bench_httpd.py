@@ -65,6 +65,39 @@ def wrk(net, url, seconds, connections, script=None):
     return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), requests
 
 
+def prepare_workdir(prefix):
+    """A work directory with the static page and wrk's POST script (the 221-byte
+    wp.getUsersBlogs); returns (workdir, docroot, script)."""
+    workdir = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(workdir, 0o755)
+    docroot = os.path.join(workdir, "htdocs")
+    os.makedirs(docroot)
+    with open(os.path.join(docroot, "page.html"), "w") as f:
+        f.write("<html><body>" + "<p>An ordinary page of a blog.</p>\n" * 120 + "</body></html>\n")
+    with open(os.path.join(FIXTURES, "getusersblogs-badpass.request.xml")) as f:
+        body = f.read()
+    script = os.path.join(workdir, "post.lua")
+    with open(script, "w") as f:
+        f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "text/xml"\n'
+                f"wrk.body = [[{body}]]\n")
+    os.chmod(script, 0o644)
+    return workdir, docroot, script
+
+
+def wait_for_instances(net, ports):
+    for port in ports:
+        wait_until(lambda: net.run(net.client, ["curl", "-sf", "-o", "/dev/null", "-H", "Host: bench.test",
+                                                f"http://{SERVER_V4}:{port}/page.html"],
+                                   check=False).returncode == 0, what="httpd answers")
+
+
+def tear_down(servers, net, workdir):
+    for httpd in servers:
+        httpd.stop()
+    net.close()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
 def cpu_seconds(parent_pid):
     """(user, system) CPU seconds of an httpd: its parent and every process it forked
     (the children, and the ban helper), alive ones only, which is all of them
@@ -96,19 +129,7 @@ def main():
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
 
-    workdir = tempfile.mkdtemp(prefix="xrg-bench-httpd-")
-    os.chmod(workdir, 0o755)
-    docroot = os.path.join(workdir, "htdocs")
-    os.makedirs(docroot)
-    with open(os.path.join(docroot, "page.html"), "w") as f:
-        f.write("<html><body>" + "<p>An ordinary page of a blog.</p>\n" * 120 + "</body></html>\n")
-    with open(os.path.join(FIXTURES, "getusersblogs-badpass.request.xml")) as f:
-        body = f.read()
-    script = os.path.join(workdir, "post.lua")
-    with open(script, "w") as f:
-        f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "text/xml"\n'
-                f"wrk.body = [[{body}]]\n")
-    os.chmod(script, 0o644)
+    workdir, docroot, script = prepare_workdir("xrg-bench-httpd-")
 
     net = TestNet("bench", client_addresses=("198.18.1.10",))
     servers = []
@@ -124,10 +145,7 @@ def main():
                                       load_guard=guarded, port=port, extra_modules=extra)
             httpd.start()
             servers.append(httpd)
-        for port in PORTS.values():
-            wait_until(lambda: net.run(net.client, ["curl", "-sf", "-o", "/dev/null", "-H", "Host: bench.test",
-                                                    f"http://{SERVER_V4}:{port}/page.html"],
-                                       check=False).returncode == 0, what="httpd answers")
+        wait_for_instances(net, PORTS.values())
 
         print(f"\nwrk -t2 -c{args.connections} -d{args.seconds}s, {args.rounds} rounds, A, B and C in rotating order; "
               "requests/s\n")
@@ -177,10 +195,7 @@ def main():
         if offences:
             return 1
     finally:
-        for httpd in servers:
-            httpd.stop()
-        net.close()
-        shutil.rmtree(workdir, ignore_errors=True)
+        tear_down(servers, net, workdir)
     return 0
 
 
