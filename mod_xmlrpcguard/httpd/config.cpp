@@ -415,7 +415,7 @@ const command_rec kDirectives[] = {
                   "PATH: the Redis password, read by the ban helper as root (server-wide)"),
     AP_INIT_TAKE1("XmlRpcGuardPrefixBan", as_cmd(set_prefix_ban), nullptr, RSRC_CONF,
                   "On | Off: ban a whole IPv4 /24 or IPv6 /48 whose addresses offend together "
-                  "(default Off)"),
+                  "(default On)"),
     AP_INIT_TAKE2("XmlRpcGuardPrefixBanSize", as_cmd(set_prefix_ban_size), nullptr, RSRC_CONF,
                   "IPV4BITS IPV6BITS: the prefixes counted and banned (server-wide; default 24 "
                   "48)"),

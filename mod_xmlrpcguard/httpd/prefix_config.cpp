@@ -127,7 +127,7 @@ void merge_prefix_config(PrefixBanConfig& merged, const PrefixBanConfig& base,
 
 void resolve_prefix_defaults(PrefixBanConfig& config) noexcept {
     if (config.enabled < 0)
-        config.enabled = 0;  // opt-in: a prefix ban also stops the attacker's neighbours
+        config.enabled = 1;
     if (config.threshold < 0)
         config.threshold = kDefaultPrefixBanThreshold;
     if (config.ipv4_bits < 0)
