@@ -14,6 +14,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "user_config.hpp"
 #include "xmlrpcguard/durations.hpp"
 
 namespace xmlrpcguard::httpd {
@@ -376,6 +377,7 @@ const command_rec kDirectives[] = {
     AP_INIT_TAKE1("XmlRpcGuardStateFile", as_cmd(set_state_file), nullptr, RSRC_CONF,
                   "PATH | none: where the ban helper keeps bans and counts across stops "
                   "(server-wide; default /var/lib/apache2/xmlrpcguard/state)"),
+    XRG_USER_DIRECTIVES,
     {nullptr, nullptr, nullptr, 0, RAW_ARGS, nullptr},
 };
 
@@ -392,6 +394,7 @@ void* create_server_config(apr_pool_t* pool, server_rec*) {
     config->ban_factor = -1;
     config->ban_max = kUnset;
     config->ban_jitter = kUnset;
+    config->users = create_user_config(pool);
     return config;
 }
 
@@ -422,6 +425,7 @@ void* merge_server_config(apr_pool_t* pool, void* base_config, void* add_config)
     merged->ipset6 = base.ipset6;
     merged->control_socket = base.control_socket;
     merged->control_group = base.control_group;
+    merged->users = merge_user_config(pool, base.users, add.users);
     return merged;
 }
 
@@ -471,6 +475,7 @@ void resolve_defaults(server_rec* main_server) {
         if (!config.control_socket)
             config.control_socket =
                 ap_runtime_dir_relative(s->process->pconf, kDefaultControlSocket);
+        resolve_user_defaults(*config.users);
         if (!config.ipset_given) {
             config.ipset_given = 1;
             config.ipset4 = kDefaultIPSet4;

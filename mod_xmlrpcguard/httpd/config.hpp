@@ -64,6 +64,7 @@ struct ServerConfig {
     std::int64_t ban_max;        // per vhost
     std::int64_t ban_jitter;     // per vhost; 0 = none
     const char* state_file;      // server-wide: nullptr = unset, "" after "none"
+    struct UserConfig* users;    // per-user-name locks and the alarm (user_config.hpp)
 
     WindowRule rule() const noexcept {
         return {static_cast<std::uint32_t>(findtime), static_cast<std::uint32_t>(maxretry)};

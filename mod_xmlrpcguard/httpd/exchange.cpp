@@ -12,6 +12,7 @@
 #include "helper_process.hpp"
 #include "log.hpp"
 #include "table_shm.hpp"
+#include "user_guard.hpp"
 #include "xmlrpcguard/ban_time.hpp"
 
 namespace xmlrpcguard::httpd {
@@ -135,6 +136,9 @@ bool conclude(GuardedExchange& exchange) {
     auto table = shared_table();
     Verdict verdict;
     verdict.offences = judge_exchange(exchange);
+    if (exchange.users) {
+        conclude_users(exchange, verdict.offences);
+    }
     if (!verdict.offences.any() || !table) {
         return false;
     }
