@@ -17,7 +17,7 @@ USERS = "users.test"
 ALARM = "alarm.test"
 DETECT = "detect.test"
 OFF = "off.test"
-COMMON = "XmlRpcGuardMaxRetry 3\nXmlRpcGuardAlarmFactor 0\n"
+COMMON = "XmlRpcGuardUsers On\nXmlRpcGuardMaxRetry 3\nXmlRpcGuardAlarmFactor 0\n"
 VHOSTS = {
     USERS: "XmlRpcGuard On\n" + COMMON + "XmlRpcGuardUserMaxRetry 5\nXmlRpcGuardUserFindTime 10m\n"
            "XmlRpcGuardUserLockTime 10m\nXmlRpcGuardAlarmRate 0\nXmlRpcGuardTrustIP 198.18.9.9\n"
