@@ -246,6 +246,11 @@ apr_status_t stream_observed(ap_filter_t* f, GuardedExchange& exchange, apr_buck
             feed_answer(exchange, std::span<const char>(data, length));
             exchange.ready_bytes += length;
         }
+        if (f->c->master) {
+            // Held across the handler's calls: a transient bucket's bytes (mod_proxy_fcgi's
+            // read buffer) are only valid until this call returns.
+            apr_bucket_setaside(b, f->r->pool);
+        }
         APR_BUCKET_REMOVE(b);
         APR_BRIGADE_INSERT_TAIL(exchange.ready, b);
         if (exchange.ready_bytes >= kHoldAtMost) {
