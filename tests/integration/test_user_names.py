@@ -4,7 +4,8 @@ the name the guard answers its attempts itself (WordPress's 403 fault, the faile
 page) and no password check reaches PHP (the test backend appends a line to
 flags/checks for each one); the owner's address, trusted by its successful login, goes
 on working; the spellings that reach the same account meet the same lock; the
-site-wide alarm turns on and off; DetectOnly only reports. event MPM + PHP-FPM."""
+site-wide alarm turns on and off; DetectOnly only reports. event MPM + PHP-FPM, and
+prefork + mod_php."""
 
 import json
 import os
@@ -35,10 +36,12 @@ def address(block, host):
 
 
 class UserNames(unittest.TestCase):
+    KIND = "fpm"
+
     @classmethod
     def setUpClass(cls):
         skip_unless_ready()
-        cls.server = GuardedServer("users", "fpm", VHOSTS, "XmlRpcGuardBanTime 1h")
+        cls.server = GuardedServer("users-" + cls.KIND, cls.KIND, VHOSTS, "XmlRpcGuardBanTime 1h")
         cls.net = cls.server.net
         cls.added = set()
 
@@ -236,6 +239,11 @@ class UserNames(unittest.TestCase):
         self.assertNotIn("statususer", page["body"])
         metrics = self.client.get("/xrg-status?metrics", src=self.src(34, 100), vhost=USERS)
         self.assertIn("xmlrpcguard_user_names_locked", metrics["body"])
+
+
+class UserNamesModPhp(UserNames):
+    """The same through mod_php (prefork), which reads the body its own way."""
+    KIND = "modphp"
 
 
 if __name__ == "__main__":
