@@ -22,7 +22,12 @@ std::string php_int_text(std::string_view text) {
         text.remove_prefix(1);
     }
     unsigned long long value = 0;
-    std::from_chars(text.data(), text.data() + text.size(), value);
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    (void)end;
+    constexpr unsigned long long kMax = 9223372036854775807ULL;  // PHP_INT_MAX
+    if (error == std::errc::result_out_of_range || value > kMax) {
+        return negative ? "-9223372036854775808" : "9223372036854775807";
+    }
     std::string out = std::to_string(value);
     return negative && value != 0 ? "-" + out : out;
 }
@@ -40,6 +45,7 @@ void AuthNameReader::clear() {
     text_.clear();
     frames_.clear();
     names_.clear();
+    first_keys_.clear();
     top_ = Args();
     method_.clear();
     calls_top_.clear();
@@ -48,7 +54,7 @@ void AuthNameReader::clear() {
 }
 
 std::string_view AuthNameReader::key() const noexcept {
-    return names_.empty() ? std::string_view() : std::string_view(names_.back());
+    return names_.empty() ? std::string_view() : std::string_view(names_.back().text);
 }
 
 void AuthNameReader::on_open(std::string_view name) {
@@ -67,9 +73,10 @@ void AuthNameReader::on_close(std::string_view name) {
         std::string_view trimmed = at_most(text_.trimmed(), kMaxUserName);
         scratch_ = php_int_text(trimmed);
         attach({true, scratch_, nullptr});
-    } else if (name == "string" || name == "double" || name == "boolean" ||
-               name == "dateTime.iso8601") {
+    } else if (name == "string") {
         attach({true, at_most(text_.trimmed(), kMaxUserName), nullptr});
+    } else if (name == "double" || name == "boolean" || name == "dateTime.iso8601") {
+        attach({true, {}, nullptr, false});  // a float, bool or date names no account
     } else if (name == "value") {
         if (!text_.blank()) {
             scratch_.assign(text_.had_leading_space() ? " " : "");
@@ -77,8 +84,8 @@ void AuthNameReader::on_close(std::string_view name) {
             attach({true, at_most(scratch_, kMaxUserName), nullptr});
         }
     } else if (name == "base64") {
-        // A name WordPress decodes from base64 is rare enough to be read as its text.
-        attach({true, at_most(text_.trimmed(), kMaxUserName), nullptr});
+        decode_base64(text_.kept(), scratch_);
+        attach({true, at_most(scratch_, kMaxUserName), nullptr});
     } else if ((name == "data" || name == "struct") && !frames_.empty()) {
         Frame closed = std::move(frames_.back());
         frames_.pop_back();
@@ -95,8 +102,9 @@ void AuthNameReader::on_close(std::string_view name) {
         }
     } else if (name == "name") {
         if (names_.size() < XmlRpcReader::kMaxNames) {
-            names_.emplace_back(text_.fits() ? at_most(text_.trimmed(), kMaxNameText + 1)
-                                             : std::string_view("\x01"));
+            names_.push_back({std::string(text_.fits() ? at_most(text_.trimmed(), kMaxNameText + 1)
+                                                       : std::string_view("\x01")),
+                              text_.trimmed_identity()});
         }
     } else if (name == "methodName") {
         method_ = at_most(text_.trimmed(), RequestScan::kMaxMethodName);
@@ -110,7 +118,7 @@ void AuthNameReader::put(Args& args, int index, const Value& value) {
         return;
     }
     Slot& slot = args.at[static_cast<std::size_t>(index)];
-    slot.present = value.scalar;
+    slot.present = value.scalar && value.named;
     slot.text.assign(value.scalar ? value.text : std::string_view());
     if (index == 0) {
         args.first_container = !value.scalar;
@@ -142,8 +150,19 @@ void AuthNameReader::attach(const Value& value) {
         return;
     }
     Frame& container = frames_.back();
-    if (container.holds_calls && frames_.size() == 1 && calls_first_.size() < kMaxCalls) {
-        calls_first_.push_back(user_of(value));
+    if (container.holds_calls && frames_.size() == 1) {
+        // An array appends; a struct keeps a key at its first place, with its last value.
+        std::size_t place = calls_first_.size();
+        if (container.is_struct) {
+            static const std::uint64_t kEmptyName = TagText().trimmed_identity();
+            std::uint64_t key = names_.empty() ? kEmptyName : names_.back().identity;
+            place = first_keys_.try_emplace(key, calls_first_.size()).first->second;
+        }
+        if (place < calls_first_.size()) {
+            calls_first_[place] = user_of(value);
+        } else if (calls_first_.size() < kMaxCalls) {
+            calls_first_.push_back(user_of(value));
+        }
     }
     if (!container.is_struct) {
         put(container.args, static_cast<int>(container.args.count), value);

@@ -14,8 +14,10 @@
 
 #include <array>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "sax_push_parser.hpp"
@@ -49,8 +51,11 @@ class AuthNameReader final : public SaxListener {
         std::array<Slot, 4> inner;  // the elements of element 0, when it is a container
         std::size_t count = 0;
         bool first_container = false;
+        // IXR_Server::call: one parameter is the argument list when it is an array;
+        // a lone scalar fails WordPress's count($args) before any password check.
         const std::array<Slot, 4>& effective() const noexcept {
-            return count == 1 && first_container ? inner : at;
+            static const std::array<Slot, 4> kNone{};
+            return count != 1 ? at : first_container ? inner : kNone;
         }
     };
     struct Frame {
@@ -64,7 +69,8 @@ class AuthNameReader final : public SaxListener {
     struct Value {
         bool scalar = true;
         std::string_view text;
-        const Frame* frame = nullptr;
+        const Frame* frame = nullptr;  // a closed array or struct (scalar false)
+        bool named = true;             // a scalar that can be a name (string, int)
     };
 
     void attach(const Value& value);
@@ -75,7 +81,12 @@ class AuthNameReader final : public SaxListener {
 
     TagText text_;
     std::vector<Frame> frames_;
-    std::vector<std::string> names_;
+    struct Name {
+        std::string text;  // at most 17 bytes: what is compared with "params", "0"...
+        std::uint64_t identity = 0;
+    };
+    std::vector<Name> names_;
+    std::unordered_map<std::uint64_t, std::size_t> first_keys_;  // a struct params[0]
     Args top_;
     std::string method_;
     std::vector<std::string> calls_top_;    // when the calls are the parameters

@@ -29,6 +29,9 @@
 
 namespace xmlrpcguard::detail {
 
+// PHP's base64_decode() without $strict, as IXR decodes a <base64>.
+void decode_base64(std::string_view text, std::string& out);
+
 // Text since the last tag, kept bounded: leading white space is dropped (and
 // remembered), the first kCap bytes after it are kept, and of the rest only a hash
 // and whether any of it is not white space, so that trim() of the whole text can be
