@@ -46,7 +46,8 @@ class DistributedAttack(unittest.TestCase):
         cls.password = cls.sandbox.site.admin_password
         # The blog's owner logged in before the attack: its address is trusted for admin.
         cls.owner = cls.sandbox.add_client("198.18.9.1")
-        first = cls.sandbox.run_agent("getusersblogs", cls.owner, count=1, password=cls.password)
+        first = cls.sandbox.run_agent("getusersblogs", cls.owner, count=1, password=cls.password,
+                                       timeout=30)  # a cold WordPress is slow to start
         assert [e["detail"] for e in first] == ["ok"], first
 
     @classmethod

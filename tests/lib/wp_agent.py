@@ -19,7 +19,8 @@ row (the attacker has been cut off). Usage:
   wp_agent.py SCENARIO --src ADDR --host 198.18.0.1 --vhost blog.test [options]
   scenarios: getusersblogs, pingback, multicall, login, sayhello, flood, botnet
   botnet: --srcs A,B,C: from each address in turn, `count` bad passwords for --user
-  (a dictionary attack spread over many addresses, each below maxretry)
+  (a dictionary attack spread over many addresses, each below maxretry) through
+  XML-RPC; botnet_login the same through wp-login.php
 """
 
 import argparse
@@ -153,16 +154,17 @@ class Agent:
             if self.args.pause:
                 time.sleep(self.args.pause)
 
-    def botnet(self):
+    def botnet(self, attempt=None):
         """From each of --srcs in turn, `count` bad passwords for --user: every address
         stays below maxretry, the name collects the failures."""
+        attempt = attempt or self.getusersblogs
         n = 0
         for src in self.args.srcs.split(","):
             self.args.src = src
             for _ in range(self.args.count):
                 n += 1
                 t0 = time.time()
-                outcome, detail = self.getusersblogs(n)
+                outcome, detail = attempt(n)
                 self.emit(n, outcome, detail, t0)
 
     def flood(self):
@@ -190,7 +192,7 @@ class Agent:
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("scenario", choices=["getusersblogs", "pingback", "multicall", "login",
-                                             "sayhello", "flood", "botnet"])
+                                             "sayhello", "flood", "botnet", "botnet_login"])
     parser.add_argument("--src", required=True)
     parser.add_argument("--host", default="198.18.0.1", help="the server address to connect to")
     parser.add_argument("--vhost", default="blog.test")
@@ -210,6 +212,8 @@ def main():
         agent.flood()
     elif args.scenario == "botnet":
         agent.botnet()
+    elif args.scenario == "botnet_login":
+        agent.botnet(agent.login)
     else:
         agent.run()
 
