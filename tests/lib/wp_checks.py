@@ -1,5 +1,5 @@
 """WordPress's own count of failed password checks, for the sandbox: a must-use plugin
-that appends one line per `wp_login_failed` (the action wp_authenticate() fires after
+that appends one line ("NAME ADDRESS") per `wp_login_failed` (the action wp_authenticate() fires after
 every failed check, XML-RPC and wp-login.php alike; not for a multicall's later calls,
 which WordPress refuses without checking) to a file the test reads."""
 
@@ -10,8 +10,8 @@ import tempfile
 _PLUGIN = r"""<?php
 // mod_xmlrpcguard's test sandbox: one line per failed password check WordPress made.
 add_action('wp_login_failed', function ($username) {
-    file_put_contents(XRG_FAILED_LOG, str_replace("\n", ' ', (string) $username) . "\n",
-                      FILE_APPEND | LOCK_EX);
+    $line = str_replace(["\n", ' '], '_', (string) $username) . ' ' . ($_SERVER['REMOTE_ADDR'] ?? '-');
+    file_put_contents(XRG_FAILED_LOG, $line . "\n", FILE_APPEND | LOCK_EX);
 });
 """
 
@@ -33,9 +33,14 @@ class FailedChecks:
         """For WordPressSite's config: WordPress loads the plugin from here."""
         return f"define('WPMU_PLUGIN_DIR', '{self.plugins}');\ndefine('XRG_FAILED_LOG', '{self.log}');"
 
-    def count(self):
+    def count(self, addresses=None):
+        """Failed checks so far; only those of requests from `addresses` if given."""
         with open(self.log) as f:
-            return sum(1 for _ in f)
+            lines = [line.split() for line in f]
+        if addresses is None:
+            return len(lines)
+        wanted = set(addresses)
+        return sum(1 for fields in lines if fields and fields[-1] in wanted)
 
     def close(self):
         shutil.rmtree(self.dir, ignore_errors=True)
