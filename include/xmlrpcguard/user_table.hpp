@@ -126,6 +126,11 @@ class UserTable {
     bool lock(Stripe* stripe) const noexcept;
     static void unlock(Stripe* stripe) noexcept;
     Record* find(std::size_t bucket, std::uint64_t vhost_id, std::uint64_t name) const noexcept;
+    struct Held {
+        Stripe* stripe = nullptr;
+        Record* record = nullptr;
+    };
+    Held hold(std::size_t vhost, std::uint64_t name, std::int64_t now, bool create) const noexcept;
     Record* claim(std::size_t bucket, std::uint64_t vhost_id, std::uint64_t name,
                   std::int64_t now) const noexcept;
 

@@ -213,18 +213,13 @@ UserTable::Record* UserTable::claim(std::size_t bucket, std::uint64_t vhost_id, 
 FailureOutcome UserTable::record_failure(std::size_t slot, std::uint64_t name, std::int64_t now,
                                          const UserRule& rule) noexcept {
     FailureOutcome out;
-    std::uint64_t id = vhost_id(slot);
-    std::size_t bucket = bucket_of(id, name);
-    Stripe* s = stripe(bucket);
-    if (!lock(s)) {
+    Held held = hold(slot, name, now, true);
+    Record* r = held.record;
+    if (!held.stripe) {
         return out;
     }
-    Record* r = find(bucket, id, name);
     if (!r) {
-        r = claim(bucket, id, name, now);
-    }
-    if (!r) {
-        unlock(s);
+        unlock(held.stripe);
         header()->refused.fetch_add(1, std::memory_order_relaxed);
         return out;
     }
@@ -252,7 +247,7 @@ FailureOutcome UserTable::record_failure(std::size_t slot, std::uint64_t name, s
         out.locked = true;
         out.locked_until = r->locked_until;
     }
-    unlock(s);
+    unlock(held.stripe);
     out.recorded = true;
     header()->failures.fetch_add(1, std::memory_order_relaxed);
     if (out.newly_locked) {
@@ -272,28 +267,40 @@ bool UserTable::any_lock(std::size_t slot, std::int64_t now) const noexcept {
     return vhost(slot)->lock_horizon.load(std::memory_order_relaxed) > clamp_time(now);
 }
 
-bool UserTable::locked(std::size_t slot, std::uint64_t name, std::int64_t now) const noexcept {
+// The record of (vhost, name) with its stripe locked (stripe null: not had in time);
+// `create` claims a slot for a new name (record null: the bucket refused).
+UserTable::Held UserTable::hold(std::size_t slot, std::uint64_t name, std::int64_t now,
+                                bool create) const noexcept {
     std::uint64_t id = vhost_id(slot);
     std::size_t bucket = bucket_of(id, name);
     Stripe* s = stripe(bucket);
     if (!lock(s)) {
-        return false;
+        return {};
     }
     Record* r = find(bucket, id, name);
-    bool result = r && r->locked_until > clamp_time(now);
-    unlock(s);
+    if (!r && create) {
+        r = claim(bucket, id, name, now);
+    }
+    return {s, r};
+}
+
+bool UserTable::locked(std::size_t slot, std::uint64_t name, std::int64_t now) const noexcept {
+    Held held = hold(slot, name, now, false);
+    if (!held.stripe) {
+        return false;
+    }
+    bool result = held.record && held.record->locked_until > clamp_time(now);
+    unlock(held.stripe);
     return result;
 }
 
 bool UserTable::trusted(std::size_t slot, std::uint64_t name, const Address& who,
                         std::int64_t now) const noexcept {
-    std::uint64_t id = vhost_id(slot);
-    std::size_t bucket = bucket_of(id, name);
-    Stripe* s = stripe(bucket);
-    if (!lock(s)) {
+    Held held = hold(slot, name, now, false);
+    if (!held.stripe) {
         return false;
     }
-    Record* r = find(bucket, id, name);
+    Record* r = held.record;
     bool result = false;
     if (r) {
         for (const auto& trusted : r->trusted) {
@@ -303,22 +310,17 @@ bool UserTable::trusted(std::size_t slot, std::uint64_t name, const Address& who
             }
         }
     }
-    unlock(s);
+    unlock(held.stripe);
     return result;
 }
 
 void UserTable::trust(std::size_t slot, std::uint64_t name, const Address& who, std::int64_t now,
                       std::int64_t until) noexcept {
-    std::uint64_t id = vhost_id(slot);
-    std::size_t bucket = bucket_of(id, name);
-    Stripe* s = stripe(bucket);
-    if (!lock(s)) {
+    Held held = hold(slot, name, now, true);
+    if (!held.stripe) {
         return;
     }
-    Record* r = find(bucket, id, name);
-    if (!r) {
-        r = claim(bucket, id, name, now);
-    }
+    Record* r = held.record;
     if (r) {
         Record::Trusted* place = &r->trusted[0];
         for (auto& trusted : r->trusted) {
@@ -337,7 +339,7 @@ void UserTable::trust(std::size_t slot, std::uint64_t name, const Address& who, 
     } else {
         header()->refused.fetch_add(1, std::memory_order_relaxed);
     }
-    unlock(s);
+    unlock(held.stripe);
 }
 
 void UserTable::count_failure(std::size_t slot, std::int64_t now, const AlarmRule& rule) noexcept {

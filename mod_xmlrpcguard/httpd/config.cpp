@@ -33,11 +33,12 @@ const char* to_string(GuardMode mode) noexcept {
 }
 
 bool ServerConfig::ignores(const Address& client) const noexcept {
-    if (client.is_loopback()) {
-        return true;
-    }
-    const auto* blocks = reinterpret_cast<const Cidr*>(ignore->elts);
-    for (int i = 0; i < ignore->nelts; ++i) {
+    return client.is_loopback() || cidr_list_contains(ignore, client);
+}
+
+bool cidr_list_contains(const apr_array_header_t* list, const Address& client) noexcept {
+    const auto* blocks = reinterpret_cast<const Cidr*>(list->elts);
+    for (int i = 0; i < list->nelts; ++i) {
         if (blocks[i].contains(client)) {
             return true;
         }
@@ -187,13 +188,7 @@ const char* set_maxretry(cmd_parms* cmd, void*, const char* value) {
 }
 
 const char* add_ignore(cmd_parms* cmd, void*, const char* value) {
-    auto cidr = Cidr::parse(value);
-    if (!cidr) {
-        return refuse(cmd, value,
-                      "expected an address or CIDR block (198.18.0.0/15, 2001:db8::/32)");
-    }
-    *static_cast<Cidr*>(apr_array_push(config_of(cmd).ignore)) = *cidr;
-    return nullptr;
+    return add_cidr(cmd, config_of(cmd).ignore, value);
 }
 
 // A guarded path is one path segment (a script name), not a path.
@@ -330,6 +325,24 @@ cmd_func as_cmd(Handler handler) {
 }
 
 }  // namespace
+
+const char* refuse_value(cmd_parms* cmd, const char* value, const char* why) {
+    return refuse(cmd, value, why);
+}
+
+bool parse_whole_number(const char* text, std::int64_t min, std::int64_t max, std::int64_t& out) {
+    return parse_count(text, min, max, out);
+}
+
+const char* add_cidr(cmd_parms* cmd, apr_array_header_t* list, const char* value) {
+    auto cidr = Cidr::parse(value);
+    if (!cidr) {
+        return refuse(cmd, value,
+                      "expected an address or CIDR block (198.18.0.0/15, 2001:db8::/32)");
+    }
+    *static_cast<Cidr*>(apr_array_push(list)) = *cidr;
+    return nullptr;
+}
 
 const command_rec kDirectives[] = {
     AP_INIT_TAKE1("XmlRpcGuard", as_cmd(set_mode), nullptr, RSRC_CONF,

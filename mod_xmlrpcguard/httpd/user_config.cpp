@@ -19,39 +19,10 @@ UserConfig& users_of(cmd_parms* cmd) {
     return *config_of(cmd->server).users;
 }
 
-const char* refuse(cmd_parms* cmd, const char* value, const char* why) {
-    return apr_psprintf(cmd->pool, "%s: invalid value '%s': %s", cmd->directive->directive, value,
-                        why);
-}
-
-bool parse_number(const char* text, std::int64_t min, std::int64_t max, std::int64_t& out) {
-    if (*text == '\0' || std::strlen(text) > 12) {
-        return false;
-    }
-    std::int64_t value = 0;
-    for (const char* p = text; *p; ++p) {
-        if (*p < '0' || *p > '9') {
-            return false;
-        }
-        value = value * 10 + (*p - '0');
-    }
-    if (value < min || value > max) {
-        return false;
-    }
-    out = value;
-    return true;
-}
-
 }  // namespace
 
 bool UserConfig::trusts(const Address& client) const noexcept {
-    const auto* blocks = reinterpret_cast<const Cidr*>(trust->elts);
-    for (int i = 0; i < trust->nelts; ++i) {
-        if (blocks[i].contains(client)) {
-            return true;
-        }
-    }
-    return false;
+    return cidr_list_contains(trust, client);
 }
 
 UserConfig* create_user_config(apr_pool_t* pool) {
@@ -108,7 +79,7 @@ const char* set_users(cmd_parms* cmd, void*, const char* value) {
     } else if (!strcasecmp(value, "off")) {
         users_of(cmd).enabled = 0;
     } else {
-        return refuse(cmd, value, "expected On or Off");
+        return refuse_value(cmd, value, "expected On or Off");
     }
     return nullptr;
 }
@@ -116,8 +87,8 @@ const char* set_users(cmd_parms* cmd, void*, const char* value) {
 const char* set_user_duration(cmd_parms* cmd, void*, const char* value) {
     auto seconds = parse_duration(value);
     if (!seconds || *seconds == 0 || *seconds > 365 * 86400) {
-        return refuse(cmd, value,
-                      "expected a positive duration up to 365d, such as 600, 10m or 1h");
+        return refuse_value(cmd, value,
+                            "expected a positive duration up to 365d, such as 600, 10m or 1h");
     }
     auto offset = reinterpret_cast<std::uintptr_t>(cmd->info);
     *reinterpret_cast<std::int64_t*>(reinterpret_cast<char*>(&users_of(cmd)) + offset) = *seconds;
@@ -125,35 +96,30 @@ const char* set_user_duration(cmd_parms* cmd, void*, const char* value) {
 }
 
 const char* set_user_maxretry(cmd_parms* cmd, void*, const char* value) {
-    if (!parse_number(value, 1, UserTable::kMaxRetryCap, users_of(cmd).maxretry)) {
-        return refuse(cmd, value,
-                      apr_psprintf(cmd->pool, "expected a whole number from 1 to %u",
-                                   static_cast<unsigned>(UserTable::kMaxRetryCap)));
+    if (!parse_whole_number(value, 1, UserTable::kMaxRetryCap, users_of(cmd).maxretry)) {
+        return refuse_value(cmd, value,
+                            apr_psprintf(cmd->pool, "expected a whole number from 1 to %u",
+                                         static_cast<unsigned>(UserTable::kMaxRetryCap)));
     }
     return nullptr;
 }
 
 const char* add_trust_ip(cmd_parms* cmd, void*, const char* value) {
-    auto cidr = Cidr::parse(value);
-    if (!cidr) {
-        return refuse(cmd, value,
-                      "expected an address or CIDR block (198.18.0.0/15, 2001:db8::/32)");
-    }
-    *static_cast<Cidr*>(apr_array_push(users_of(cmd).trust)) = *cidr;
-    return nullptr;
+    return add_cidr(cmd, users_of(cmd).trust, value);
 }
 
 const char* set_alarm_rate(cmd_parms* cmd, void*, const char* rate, const char* period) {
     std::int64_t n = 0;
-    if (!parse_number(rate, 0, 1'000'000, n)) {
-        return refuse(cmd, rate, "expected a whole number of failures from 0 (off) to 1000000");
+    if (!parse_whole_number(rate, 0, 1'000'000, n)) {
+        return refuse_value(cmd, rate,
+                            "expected a whole number of failures from 0 (off) to 1000000");
     }
     std::int64_t seconds = kDefaultAlarmPeriod;
     if (period) {
         auto parsed = parse_duration(period);
         if (!parsed || *parsed < 1 || *parsed > 3600) {
-            return refuse(cmd, period,
-                          "expected a period from 1 second to 1h, such as 10, 30s or 1m");
+            return refuse_value(cmd, period,
+                                "expected a period from 1 second to 1h, such as 10, 30s or 1m");
         }
         seconds = *parsed;
     }
@@ -163,9 +129,9 @@ const char* set_alarm_rate(cmd_parms* cmd, void*, const char* rate, const char* 
 }
 
 const char* set_alarm_factor(cmd_parms* cmd, void*, const char* value) {
-    if (!parse_number(value, 0, 10000, users_of(cmd).alarm_factor) ||
+    if (!parse_whole_number(value, 0, 10000, users_of(cmd).alarm_factor) ||
         (users_of(cmd).alarm_factor == 1)) {
-        return refuse(cmd, value, "expected 0 (off) or a whole number from 2 to 10000");
+        return refuse_value(cmd, value, "expected 0 (off) or a whole number from 2 to 10000");
     }
     return nullptr;
 }
@@ -174,8 +140,8 @@ const char* set_user_table_size(cmd_parms* cmd, void*, const char* value) {
     if (const char* error = ap_check_cmd_context(cmd, NOT_IN_VIRTUALHOST)) {
         return error;
     }
-    if (!parse_number(value, 64, 4 * 1024 * 1024, users_of(cmd).table_size)) {
-        return refuse(cmd, value, "expected a whole number from 64 to 4194304");
+    if (!parse_whole_number(value, 64, 4 * 1024 * 1024, users_of(cmd).table_size)) {
+        return refuse_value(cmd, value, "expected a whole number from 64 to 4194304");
     }
     return nullptr;
 }

@@ -241,6 +241,44 @@ class UserNames(unittest.TestCase):
         self.assertIn("xmlrpcguard_user_names_locked", metrics["body"])
 
 
+class UserDirectives(unittest.TestCase):
+    """`apache2 -t` names the directive and the bad value; the documented forms pass."""
+
+    @classmethod
+    def setUpClass(cls):
+        skip_unless_ready()
+
+    def test_bad_values_are_refused_good_ones_accepted(self):
+        from test_configtest import configtest
+        refused = [
+            ("XmlRpcGuardUsers Maybe", "XmlRpcGuardUsers", "Maybe"),
+            ("XmlRpcGuardUserMaxRetry 0", "XmlRpcGuardUserMaxRetry", "'0'", "from 1 to 15"),
+            ("XmlRpcGuardUserMaxRetry 16", "XmlRpcGuardUserMaxRetry", "16"),
+            ("XmlRpcGuardUserFindTime 0", "XmlRpcGuardUserFindTime", "'0'"),
+            ("XmlRpcGuardUserLockTime 10x", "XmlRpcGuardUserLockTime", "10x"),
+            ("XmlRpcGuardTrustTime 400d", "XmlRpcGuardTrustTime", "400d"),
+            ("XmlRpcGuardTrustIP 198.18.0.0/99", "XmlRpcGuardTrustIP", "198.18.0.0/99"),
+            ("XmlRpcGuardAlarmRate many", "XmlRpcGuardAlarmRate", "many"),
+            ("XmlRpcGuardAlarmRate 10 2h", "XmlRpcGuardAlarmRate", "2h"),
+            ("XmlRpcGuardAlarmFactor 1", "XmlRpcGuardAlarmFactor", "'1'"),
+            ("XmlRpcGuardUserTableSize 10", "XmlRpcGuardUserTableSize", "'10'"),
+            ("<VirtualHost *:80>\nXmlRpcGuardUserTableSize 1024\n</VirtualHost>",
+             "XmlRpcGuardUserTableSize", "VirtualHost"),
+        ]
+        for body, *words in refused:
+            with self.subTest(body):
+                code, output = configtest(body)
+                self.assertNotEqual(code, 0, output)
+                for word in words:
+                    self.assertIn(word, output)
+        code, output = configtest(
+            "XmlRpcGuard On\nXmlRpcGuardUsers On\nXmlRpcGuardUserMaxRetry 15\n"
+            "XmlRpcGuardUserFindTime 10m\nXmlRpcGuardUserLockTime 1h\nXmlRpcGuardTrustTime 30d\n"
+            "XmlRpcGuardTrustIP 198.18.0.0/15 2001:db8::/32\nXmlRpcGuardAlarmRate 0\n"
+            "XmlRpcGuardAlarmRate 60 1m\nXmlRpcGuardAlarmFactor 0\nXmlRpcGuardUserTableSize 64")
+        self.assertEqual(code, 0, output)
+
+
 class UserNamesModPhp(UserNames):
     """The same through mod_php (prefork), which reads the body its own way."""
     KIND = "modphp"
