@@ -33,7 +33,7 @@ std::string php_int_text(std::string_view text) {
 }
 
 int index_of_key(std::string_view key) noexcept {
-    if (key.size() == 1 && key[0] >= '0' && key[0] <= '3') {
+    if (key.size() == 1 && key[0] >= '0' && key[0] <= '2') {
         return key[0] - '0';
     }
     return -1;
@@ -42,7 +42,6 @@ int index_of_key(std::string_view key) noexcept {
 }  // namespace
 
 void AuthNameReader::clear() {
-    text_.clear();
     frames_.clear();
     names_.clear();
     first_keys_.clear();
@@ -58,7 +57,6 @@ std::string_view AuthNameReader::key() const noexcept {
 }
 
 void AuthNameReader::on_open(std::string_view name) {
-    text_.clear();
     if (name == "data" || name == "struct") {
         Frame frame;
         frame.is_struct = name == "struct";
@@ -91,7 +89,7 @@ void AuthNameReader::on_close(std::string_view name) {
         frames_.pop_back();
         if (closed.is_call && !closed.call_method.empty()) {
             int position = auth_user_position(closed.call_method);
-            if (position >= 0) {
+            if (position >= 0 && static_cast<std::size_t>(position) < kSlots) {
                 emit(closed.call_params.effective()[static_cast<std::size_t>(position)]);
             }
         }
@@ -110,11 +108,10 @@ void AuthNameReader::on_close(std::string_view name) {
         method_ = at_most(text_.trimmed(), RequestScan::kMaxMethodName);
         emit_top_level();
     }
-    text_.clear();
 }
 
 void AuthNameReader::put(Args& args, int index, const Value& value) {
-    if (index < 0 || index > 3) {
+    if (index < 0 || static_cast<std::size_t>(index) >= kSlots) {
         return;
     }
     Slot& slot = args.at[static_cast<std::size_t>(index)];
@@ -122,7 +119,7 @@ void AuthNameReader::put(Args& args, int index, const Value& value) {
     slot.text.assign(value.scalar ? value.text : std::string_view());
     if (index == 0) {
         args.first_container = !value.scalar;
-        args.inner = value.scalar ? std::array<Slot, 4>{} : value.frame->args.at;
+        args.inner = value.scalar ? std::array<Slot, kSlots>{} : value.frame->args.at;
     }
 }
 
@@ -132,7 +129,7 @@ void AuthNameReader::attach(const Value& value) {
             return {};
         }
         int position = auth_user_position(v.frame->call_method);
-        if (position < 0) {
+        if (position < 0 || static_cast<std::size_t>(position) >= kSlots) {
             return {};
         }
         const Slot& slot = v.frame->call_params.effective()[static_cast<std::size_t>(position)];
@@ -144,7 +141,7 @@ void AuthNameReader::attach(const Value& value) {
         if (calls_top_.size() < kMaxCalls) {
             calls_top_.push_back(user_of(value));
         }
-        if (top_.count <= 4) {  // later parameters are no user name
+        if (top_.count <= kSlots) {  // later parameters are no user name
             emit_top_level();
         }
         return;
@@ -190,7 +187,7 @@ void AuthNameReader::emit(const Slot& slot) {
 // single container parameter, since more parameters may still follow.
 void AuthNameReader::emit_top_level() {
     int position = auth_user_position(method_);
-    if (position < 0 || static_cast<std::size_t>(position) >= 4) {
+    if (position < 0 || static_cast<std::size_t>(position) >= kSlots) {
         return;
     }
     auto index = static_cast<std::size_t>(position);
@@ -204,7 +201,7 @@ void AuthNameReader::emit_top_level() {
 
 std::string AuthNameReader::single_user(std::string_view method) const {
     int position = auth_user_position(method);
-    if (position < 0) {
+    if (position < 0 || static_cast<std::size_t>(position) >= kSlots) {
         return {};
     }
     const Slot& slot = top_.effective()[static_cast<std::size_t>(position)];

@@ -29,10 +29,15 @@ class AuthNameReader final : public SaxListener {
   public:
     static constexpr std::size_t kMaxCandidates = 8192;
     static constexpr std::size_t kMaxCalls = 4096;
+    static constexpr std::size_t kSlots = 3;  // user name positions: 0, 1 or 2
+
+    // The text since the last tag is the XmlRpcReader's, read before it clears it:
+    // on_close() runs before the reader's own.
+    explicit AuthNameReader(const TagText& text) noexcept : text_(text) {}
 
     void on_open(std::string_view name) override;
     void on_close(std::string_view name) override;
-    void on_text(std::string_view text) override { text_.append(text); }
+    void on_text(std::string_view) override {}
     void clear();
 
     // The single call's user name (empty: none), given the final method name.
@@ -47,14 +52,14 @@ class AuthNameReader final : public SaxListener {
         std::string text;
     };
     struct Args {
-        std::array<Slot, 4> at;
-        std::array<Slot, 4> inner;  // the elements of element 0, when it is a container
+        std::array<Slot, kSlots> at;
+        std::array<Slot, kSlots> inner;  // the elements of element 0, when it is a container
         std::size_t count = 0;
         bool first_container = false;
         // IXR_Server::call: one parameter is the argument list when it is an array;
         // a lone scalar fails WordPress's count($args) before any password check.
-        const std::array<Slot, 4>& effective() const noexcept {
-            static const std::array<Slot, 4> kNone{};
+        const std::array<Slot, kSlots>& effective() const noexcept {
+            static const std::array<Slot, kSlots> kNone{};
             return count != 1 ? at : first_container ? inner : kNone;
         }
     };
@@ -79,7 +84,7 @@ class AuthNameReader final : public SaxListener {
     void emit(const Slot& slot);
     std::string_view key() const noexcept;
 
-    TagText text_;
+    const TagText& text_;
     std::vector<Frame> frames_;
     struct Name {
         std::string text;  // at most 17 bytes: what is compared with "params", "0"...

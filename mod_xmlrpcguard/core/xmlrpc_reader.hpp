@@ -103,6 +103,8 @@ class XmlRpcReader : public SaxListener {
     std::size_t top_level_values() const noexcept { return top_level_values_; }
     // More names were pushed than a body WordPress parses can hold.
     bool too_many_names() const noexcept { return too_many_names_; }
+    // The text since the last tag (cleared at each tag, after on_close's work).
+    const TagText& text() const noexcept { return text_; }
 
   protected:
     ~XmlRpcReader() = default;

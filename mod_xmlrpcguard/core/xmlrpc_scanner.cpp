@@ -147,16 +147,10 @@ struct RequestScanner::Impl final : detail::XmlRpcReader, detail::ByteSink {
         }
     }
     void on_close(std::string_view name) override {
+        if (user_names) {
+            names.on_close(name);  // first: it reads the text the reader clears
+        }
         XmlRpcReader::on_close(name);
-        if (user_names) {
-            names.on_close(name);
-        }
-    }
-    void on_text(std::string_view text) override {
-        XmlRpcReader::on_text(text);
-        if (user_names) {
-            names.on_text(text);
-        }
     }
 
     void on_item(ItemList list, std::size_t index, const ListItem& item) override {
@@ -238,7 +232,7 @@ struct RequestScanner::Impl final : detail::XmlRpcReader, detail::ByteSink {
     RequestScan result;
     bool concluded = false;
     bool user_names = false;
-    detail::AuthNameReader names;
+    detail::AuthNameReader names{text()};
 };
 
 void RequestScanner::read_user_names() noexcept {
