@@ -11,8 +11,9 @@ import json
 import os
 import unittest
 
-from netns import wait_until
-from xrg_harness import Client, GuardedServer, call, count_lines, multicall, skip_unless_ready
+from netns import SERVER_V4, wait_until
+from xrg_harness import (MODULES_DIR, Client, GuardedServer, call, count_lines, multicall,
+                         skip_unless_ready)
 
 USERS = "users.test"
 ALARM = "alarm.test"
@@ -41,7 +42,8 @@ class UserNames(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         skip_unless_ready()
-        cls.server = GuardedServer("users-" + cls.KIND, cls.KIND, VHOSTS, "XmlRpcGuardBanTime 1h")
+        cls.server = GuardedServer("users-" + cls.KIND, cls.KIND, VHOSTS,
+                                   "XmlRpcGuardBanTime 1h\nXmlRpcGuardUserTableSize 1024")
         cls.net = cls.server.net
         cls.added = set()
 
@@ -218,6 +220,17 @@ class UserNames(unittest.TestCase):
         self.assertEqual(self.checks() - before, 1)
         self.assertEqual(count_lines(self.server.log(), "XRG0304: site-wide alarm off"), 1)
 
+    def test_locks_and_trust_survive_a_graceful_restart(self):
+        owner = self.src(35, 1)
+        self.assertNotIn("<fault>", self.guess("restarted", "right", owner)["body"])
+        self.attack("restarted", [self.src(35, h) for h in range(10, 16)])
+        self.server.graceful()
+        self.assertIn("user table of 1024 names kept across the restart", self.server.log())
+        before = self.checks()
+        self.assertIn(FAULT_403, self.guess("restarted", "right", self.src(35, 2))["body"])
+        self.assertNotIn("<fault>", self.guess("restarted", "right", owner)["body"])
+        self.assertEqual(self.checks() - before, 1)  # the owner's
+
     def test_detect_only_reports_without_acting(self):
         before = self.checks()
         self.attack("watched", [self.src(32, h) for h in range(1, 9)], DETECT)
@@ -277,6 +290,52 @@ class UserDirectives(unittest.TestCase):
             "XmlRpcGuardTrustIP 198.18.0.0/15 2001:db8::/32\nXmlRpcGuardAlarmRate 0\n"
             "XmlRpcGuardAlarmRate 60 1m\nXmlRpcGuardAlarmFactor 0\nXmlRpcGuardUserTableSize 64")
         self.assertEqual(code, 0, output)
+
+
+class UserNamesOverHttp2(unittest.TestCase):
+    """A locked name's attempt over HTTP/2 (h2c, mod_http2, curl) is cut and answered
+    on its own stream like over HTTP/1.1."""
+
+    @classmethod
+    def setUpClass(cls):
+        skip_unless_ready()
+        cls.server = GuardedServer(
+            "users-h2", "fpm", {USERS: VHOSTS[USERS]}, "Protocols h2c http/1.1",
+            extra_modules=[("http2", f"{MODULES_DIR}/mod_http2.so")])
+        cls.net = cls.server.net
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.close()
+
+    def h2_guess(self, user, password, src):
+        if src not in self.net.client_addresses:
+            self.net.add_client_address(src)
+        body = os.path.join(self.server.workdir, "h2-body.xml")
+        with open(body, "w") as f:
+            f.write(call("wp.getUsersBlogs", user, password))
+        done = self.net.run(self.net.client, [
+            "curl", "-s", "--http2-prior-knowledge", "--interface", src, "--max-time", "10",
+            "-H", f"Host: {USERS}", "-H", "Content-Type: text/xml", "--data-binary", f"@{body}",
+            "-w", "\n%{http_code} %{http_version}", f"http://{SERVER_V4}/xmlrpc.php"],
+            check=False, capture_output=True)
+        return done.stdout
+
+    def test_locked_name_over_http2(self):
+        checks = os.path.join(self.server.docroot, "flags", "checks")
+        count = lambda: sum(1 for _ in open(checks)) if os.path.exists(checks) else 0
+        owner = self.h2_guess("h2user", "right", address(40, 1))
+        self.assertTrue(owner.endswith("200 2") and "<fault>" not in owner, owner)
+        for h in range(10, 16):
+            self.h2_guess("h2user", "bad", address(40, h))
+        before = count()
+        blocked = self.h2_guess("h2user", "right", address(40, 99))
+        self.assertTrue(blocked.endswith("200 2"), blocked)
+        self.assertIn(FAULT_403, blocked)
+        self.assertEqual(count() - before, 0)
+        owner = self.h2_guess("h2user", "right", address(40, 1))
+        self.assertNotIn("<fault>", owner)
+        self.assertEqual(count() - before, 1)
 
 
 class UserNamesModPhp(UserNames):
