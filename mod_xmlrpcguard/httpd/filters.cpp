@@ -65,8 +65,15 @@ bool consumes_data(ap_input_mode_t mode) {
 apr_status_t tee_request_body(ap_filter_t* f, apr_bucket_brigade* bb, ap_input_mode_t mode,
                               apr_read_type_e block, apr_off_t readbytes) noexcept {
     auto* exchange = static_cast<GuardedExchange*>(f->ctx);
-    if (exchange->users && exchange->users->withheld && consumes_data(mode)) {
-        return end_withheld_body(bb, f->c->bucket_alloc);
+    if (exchange->users) {
+        try {
+            if (auto rv = read_for_users(f, *exchange, bb, mode, block, readbytes)) {
+                return *rv;  // read ahead and checked, or ended (user_guard.hpp)
+            }
+        } catch (const std::exception& e) {
+            log_internal_error(f->r, "the request body tee", e.what());
+            return APR_EGENERAL;  // a bucket that cannot be read: the body is lost anyway
+        }
     }
     apr_status_t rv = ap_get_brigade(f->next, bb, mode, block, readbytes);
     if (rv != APR_SUCCESS || !consumes_data(mode) || exchange->request_finished) {

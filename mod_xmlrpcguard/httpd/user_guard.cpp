@@ -5,6 +5,7 @@
 #include <http_protocol.h>
 
 #include <exception>
+#include <stdexcept>
 #include <string_view>
 
 #include "config.hpp"
@@ -193,6 +194,115 @@ bool withhold_locked_attempt(ap_filter_t* f, GuardedExchange& exchange, apr_buck
     apr_brigade_cleanup(bb);
     APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(f->c->bucket_alloc));
     return true;
+}
+
+namespace {
+
+constexpr apr_off_t kReadAheadXmlRpc = 8 * 1024;  // an authenticating call is ~250 bytes
+constexpr apr_off_t kReadAheadForm = 64 * 1024;   // a login form ~100
+
+// Up to `readbytes` of what was read ahead, into bb.
+apr_status_t serve_held(UserExchange& users, apr_bucket_brigade* bb, apr_off_t readbytes) {
+    apr_bucket* after = nullptr;
+    apr_status_t rv = apr_brigade_partition(users.held, readbytes, &after);
+    if (rv != APR_SUCCESS && rv != APR_INCOMPLETE) {
+        return rv;
+    }
+    while (!APR_BRIGADE_EMPTY(users.held) && APR_BRIGADE_FIRST(users.held) != after) {
+        apr_bucket* b = APR_BRIGADE_FIRST(users.held);
+        APR_BUCKET_REMOVE(b);
+        APR_BRIGADE_INSERT_TAIL(bb, b);
+    }
+    return APR_SUCCESS;
+}
+
+// Reads the body's start ahead of the handler, sets it aside and feeds it; true once
+// its end was seen.
+bool read_ahead(ap_filter_t* f, GuardedExchange& exchange, apr_status_t& status) {
+    UserExchange& users = *exchange.users;
+    bool xmlrpc = exchange.endpoint == Endpoint::XmlRpc;
+    apr_off_t bound = xmlrpc ? kReadAheadXmlRpc : kReadAheadForm;
+    apr_off_t have = 0;
+    users.held = apr_brigade_create(f->r->pool, f->c->bucket_alloc);
+    apr_bucket_brigade* more = apr_brigade_create(f->r->pool, f->c->bucket_alloc);
+    while (have < bound) {
+        status = ap_get_brigade(f->next, more, AP_MODE_READBYTES, APR_BLOCK_READ, bound - have);
+        if (status != APR_SUCCESS || APR_BRIGADE_EMPTY(more)) {
+            return false;  // handed up what there is; the next read meets the error again
+        }
+        while (!APR_BRIGADE_EMPTY(more)) {
+            apr_bucket* b = APR_BRIGADE_FIRST(more);
+            if (APR_BUCKET_IS_EOS(b)) {
+                APR_BUCKET_REMOVE(b);
+                APR_BRIGADE_INSERT_TAIL(users.held, b);
+                apr_brigade_cleanup(more);
+                return true;
+            }
+            if (!APR_BUCKET_IS_METADATA(b)) {
+                const char* data = nullptr;
+                apr_size_t length = 0;
+                if (apr_bucket_read(b, &data, &length, APR_BLOCK_READ) != APR_SUCCESS) {
+                    throw std::runtime_error("cannot read a bucket of the body");
+                }
+                if (xmlrpc) {
+                    exchange.request_scanner.feed(std::span<const char>(data, length));
+                } else {
+                    users.form.feed(std::span<const char>(data, length));
+                }
+                have += static_cast<apr_off_t>(length);
+            }
+            apr_bucket_setaside(b, f->r->pool);
+            APR_BUCKET_REMOVE(b);
+            APR_BRIGADE_INSERT_TAIL(users.held, b);
+        }
+    }
+    return false;
+}
+
+}  // namespace
+
+std::optional<apr_status_t> read_for_users(ap_filter_t* f, GuardedExchange& exchange,
+                                           apr_bucket_brigade* bb, ap_input_mode_t mode,
+                                           apr_read_type_e block, apr_off_t readbytes) {
+    UserExchange& users = *exchange.users;
+    bool reads = mode == AP_MODE_READBYTES || mode == AP_MODE_GETLINE || mode == AP_MODE_EXHAUSTIVE;
+    if (!reads) {
+        return std::nullopt;
+    }
+    if (users.withheld) {
+        return end_withheld_body(bb, f->c->bucket_alloc);
+    }
+    if (users.held && !APR_BRIGADE_EMPTY(users.held)) {
+        return serve_held(users, bb, mode == AP_MODE_READBYTES ? readbytes : 8192);
+    }
+    if (users.read_ahead || mode != AP_MODE_READBYTES || block != APR_BLOCK_READ) {
+        return std::nullopt;
+    }
+    users.read_ahead = true;
+    auto table = shared_user_table();
+    std::int64_t now = now_seconds();
+    if (!table || users.trusted_ip ||
+        !(table->any_lock(users.vhost, now) ||
+          alarm_on(f->r, *table, users.vhost, *exchange.config.users, now))) {
+        return std::nullopt;
+    }
+    apr_status_t status = APR_SUCCESS;
+    if (read_ahead(f, exchange, status)) {
+        if (exchange.endpoint == Endpoint::XmlRpc) {
+            exchange.request_scanner->finish();
+        } else {
+            users.form.finish();
+        }
+        exchange.request_finished = true;
+    }
+    if (APR_BRIGADE_EMPTY(users.held)) {
+        return status;
+    }
+    if (withhold_locked_attempt(f, exchange, bb)) {
+        apr_brigade_cleanup(users.held);
+        return APR_SUCCESS;  // bb: EOS
+    }
+    return serve_held(users, bb, readbytes);
 }
 
 apr_status_t end_withheld_body(apr_bucket_brigade* bb, apr_bucket_alloc_t* alloc) {

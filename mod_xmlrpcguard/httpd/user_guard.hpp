@@ -11,6 +11,7 @@
 #include <util_filter.h>
 
 #include <cstddef>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -28,11 +29,21 @@ struct UserExchange {
     std::size_t checked = 0;  // user name candidates checked so far
     bool withheld = false;    // the body was ended before a locked name's attempt
     std::string withheld_name;
-    bool answered = false;  // the answer was replaced by the guard's own
+    bool answered = false;               // the answer was replaced by the guard's own
+    bool read_ahead = false;             // the first read of the body has been decided
+    apr_bucket_brigade* held = nullptr;  // read ahead, fed and checked, not yet handed up
 };
 
 // At post_read_request for a guarded POST: null when the vhost does not read names.
 UserExchange* begin_user_exchange(request_rec* r, GuardedExchange& exchange);
+
+// The request body tee, before it reads: while a name is locked or the alarm is on,
+// the first read takes the body's start (up to 8 KiB, 64 KiB of a form) or all of it
+// ahead of the handler, feeds and checks it, and hands it up from then on in the sizes
+// the handler asks for; a withheld body ends. Nullopt: read and observe as usual.
+std::optional<apr_status_t> read_for_users(ap_filter_t* f, GuardedExchange& exchange,
+                                           apr_bucket_brigade* bb, ap_input_mode_t mode,
+                                           apr_read_type_e block, apr_off_t readbytes);
 
 // The request body tee, after a brigade was fed to the scanner: false to go on;
 // true when the brigade was replaced by EOS (a locked name's attempt).

@@ -172,6 +172,27 @@ class UserNames(unittest.TestCase):
                 self.assertIn('id="login_error"', answer["body"])
                 self.assertEqual(self.checks() - before, 0, f"{label}: a check reached PHP")
 
+    def test_a_slow_tail_cannot_carry_a_complete_body_past_the_check(self):
+        # The whole call in the first piece, white space (or a comment after the root)
+        # later: the scanner may only see the name when the rest arrives, and by then
+        # PHP must not hold a complete body. Likewise a form whose last field is `log`.
+        self.attack("slowtail", [self.src(36, h) for h in range(1, 7)])
+        doc = call("wp.getUsersBlogs", "slowtail", "x")
+        form = "pwd=x&log=slowtail"
+        for n, (path, body, first, kind) in enumerate([
+                ("/xmlrpc.php", doc + " " * 40, len(doc), "text/xml"),
+                ("/xmlrpc.php", doc + "<!-- -->" + " " * 40, len(doc) + 4, "text/xml"),
+                ("/wp-login.php", form + "&", len(form), "application/x-www-form-urlencoded"),
+                ("/wp-login.php", form, len(form) - 1, "application/x-www-form-urlencoded")]):
+            with self.subTest(n=n):
+                before = self.checks()
+                answer = self.client.request(method="POST", path=path, body=body,
+                                             src=self.src(36, 100 + n), vhost=USERS,
+                                             headers={"Content-Type": kind}, chunk_size=first,
+                                             pause_ms=300)
+                self.assertEqual(answer["status"], 200, answer)
+                self.assertEqual(self.checks() - before, 0, answer)
+
     def test_login_form_attack_and_form_trust(self):
         owner = self.src(25, 1)
         ok = self.form("log=formowner&pwd=right", owner)
