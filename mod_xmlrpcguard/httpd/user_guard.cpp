@@ -4,6 +4,8 @@
 #include <http_log.h>
 #include <http_protocol.h>
 
+#include <strings.h>
+
 #include <exception>
 #include <stdexcept>
 #include <string_view>
@@ -95,6 +97,9 @@ Check check_name(GuardedExchange& exchange, UserTable& table, const NameHasher& 
     return {true, locked ? "name_locked" : "alarm"};
 }
 
+bool urlencoded(const request_rec* r);
+void withhold_unread_form(request_rec* r, GuardedExchange& exchange);
+
 }  // namespace
 
 UserExchange* begin_user_exchange(request_rec* r, GuardedExchange& exchange) {
@@ -121,6 +126,12 @@ UserExchange* begin_user_exchange(request_rec* r, GuardedExchange& exchange) {
     users->trusted_ip = config->trusts(exchange.key);
     if (exchange.endpoint == Endpoint::XmlRpc) {
         exchange.request_scanner->read_user_names();
+    }
+    exchange.users = users;
+    std::int64_t now = now_seconds();
+    if (exchange.endpoint == Endpoint::Login && !urlencoded(r) && !users->trusted_ip &&
+        (table->any_lock(users->vhost, now) || alarm_on(r, *table, users->vhost, *config, now))) {
+        withhold_unread_form(r, exchange);
     }
     return users;
 }
@@ -259,6 +270,35 @@ bool read_ahead(ap_filter_t* f, GuardedExchange& exchange, apr_status_t& status)
     return false;
 }
 
+// The form WordPress's login page sends. PHP also parses multipart/form-data, whose
+// `log` this guard does not read: while protection is on, such a login POST (no
+// browser sends one to wp-login.php) is answered by the guard like a locked name's.
+bool urlencoded(const request_rec* r) {
+    const char* type = apr_table_get(r->headers_in, "Content-Type");
+    std::string_view value = type ? type : "";
+    std::string_view plain = "application/x-www-form-urlencoded";
+    return value.size() >= plain.size() &&
+           strncasecmp(value.data(), plain.data(), plain.size()) == 0 &&
+           (value.size() == plain.size() || value[plain.size()] == ';' ||
+            value[plain.size()] == ' ');
+}
+
+void withhold_unread_form(request_rec* r, GuardedExchange& exchange) {
+    bool act = exchange.config.mode == GuardMode::On;
+    const char* type = apr_table_get(r->headers_in, "Content-Type");
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                  "XRG%s client=%s vhost=%s user=- because=form_not_urlencoded content_type=\"%s\"",
+                  act ? "0301: answered by the guard, no password checked:"
+                      : "0306: detect-only: would answer, no password checked:",
+                  r->useragent_ip, r->server->server_hostname ? r->server->server_hostname : "-",
+                  shown(r, type ? type : "-"));
+    if (act) {
+        exchange.users->withheld = true;
+        r->connection->keepalive = AP_CONN_CLOSE;
+        exchange.request_finished = true;
+    }
+}
+
 }  // namespace
 
 std::optional<apr_status_t> read_for_users(ap_filter_t* f, GuardedExchange& exchange,
@@ -275,7 +315,10 @@ std::optional<apr_status_t> read_for_users(ap_filter_t* f, GuardedExchange& exch
     if (users.held && !APR_BRIGADE_EMPTY(users.held)) {
         return serve_held(users, bb, mode == AP_MODE_READBYTES ? readbytes : 8192);
     }
-    if (users.read_ahead || mode != AP_MODE_READBYTES || block != APR_BLOCK_READ) {
+    // Also under a non-blocking first read (mod_proxy_fcgi's prefetch): the read ahead
+    // blocks for at most the bound, as the handler's next read would.
+    (void)block;
+    if (users.read_ahead || mode != AP_MODE_READBYTES) {
         return std::nullopt;
     }
     users.read_ahead = true;
