@@ -54,6 +54,12 @@ struct RequestScan {
 
     static constexpr std::size_t kMaxMethodName = 128;
 
+    // With RequestScanner::read_user_names(): the user name of the single call as IXR
+    // gives it (empty: none; see user_names.hpp), or of each multicall call ("" for
+    // a call that authenticates no one).
+    std::string user;
+    std::vector<std::string> call_users;
+
     // Read whole, run by WordPress, and not system.multicall: its answer is the answer
     // to one call. Anything else (a body refused, cut at a cap, or not yet read) may
     // have run a multicall for all we know, so its answer is read in full.
@@ -92,6 +98,12 @@ class RequestScanner {
     void finish();
     void reset();
     const RequestScan& result() const noexcept;
+
+    // Also read the user names of authenticating calls, until reset(). Before the end,
+    // user_candidates() lists every value that may be one, in the order they became
+    // known (appended as bytes are fed; capped), so a caller can stop the body early.
+    void read_user_names() noexcept;
+    std::vector<std::string>& user_candidates() noexcept;
 
     struct Impl;
 

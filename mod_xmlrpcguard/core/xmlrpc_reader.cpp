@@ -40,6 +40,8 @@ int base64_digit(char c) noexcept {
     return -1;
 }
 
+}  // namespace
+
 // PHP's base64_decode() without $strict: '=' and every byte outside the alphabet are
 // skipped wherever they stand, and decoding goes on after them.
 void decode_base64(std::string_view text, std::string& out) {
@@ -59,8 +61,6 @@ void decode_base64(std::string_view text, std::string& out) {
         }
     }
 }
-
-}  // namespace
 
 void TagText::clear() noexcept {
     kept_.clear();

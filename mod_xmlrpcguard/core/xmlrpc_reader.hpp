@@ -29,6 +29,9 @@
 
 namespace xmlrpcguard::detail {
 
+// PHP's base64_decode() without $strict, as IXR decodes a <base64>.
+void decode_base64(std::string_view text, std::string& out);
+
 // Text since the last tag, kept bounded: leading white space is dropped (and
 // remembered), the first kCap bytes after it are kept, and of the rest only a hash
 // and whether any of it is not white space, so that trim() of the whole text can be
@@ -100,6 +103,8 @@ class XmlRpcReader : public SaxListener {
     std::size_t top_level_values() const noexcept { return top_level_values_; }
     // More names were pushed than a body WordPress parses can hold.
     bool too_many_names() const noexcept { return too_many_names_; }
+    // The text since the last tag (cleared at each tag, after on_close's work).
+    const TagText& text() const noexcept { return text_; }
 
   protected:
     ~XmlRpcReader() = default;

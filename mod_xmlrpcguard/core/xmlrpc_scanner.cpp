@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "canonical_parser.hpp"
+#include "auth_name_reader.hpp"
 #include "ixr_preamble.hpp"
 #include "sax_push_parser.hpp"
 #include "success_opening.hpp"
@@ -139,6 +140,20 @@ struct RequestScanner::Impl final : detail::XmlRpcReader, detail::ByteSink {
         }
     }
 
+    // The user names beside the calls, when asked for (RequestScanner::read_user_names).
+    void on_open(std::string_view name) override {
+        XmlRpcReader::on_open(name);
+        if (user_names) {
+            names.on_open(name);
+        }
+    }
+    void on_close(std::string_view name) override {
+        if (user_names) {
+            names.on_close(name);  // first: it reads the text the reader clears
+        }
+        XmlRpcReader::on_close(name);
+    }
+
     void on_item(ItemList list, std::size_t index, const ListItem& item) override {
         CallList& calls = list == ItemList::TopLevelValues ? parameters : first_parameter;
         bool named = item.is_struct && item.key_kind == ListItem::KeyKind::String;
@@ -170,6 +185,13 @@ struct RequestScanner::Impl final : detail::XmlRpcReader, detail::ByteSink {
             result.calls = std::move(run.methods);
             result.calls_seen = run.seen;
         }
+        if (user_names) {
+            if (result.method == kMulticall) {
+                result.call_users = names.call_users();
+            } else {
+                result.user = names.single_user(result.method);
+            }
+        }
     }
 
     // Allocation-free for the usual request: the lists and the method name keep their
@@ -198,6 +220,10 @@ struct RequestScanner::Impl final : detail::XmlRpcReader, detail::ByteSink {
         result = {};
         result.method = std::move(method);
         concluded = false;
+        if (user_names) {
+            names.clear();
+            user_names = false;
+        }
     }
 
     detail::IxrPreamble preamble;
@@ -206,7 +232,17 @@ struct RequestScanner::Impl final : detail::XmlRpcReader, detail::ByteSink {
     CallList first_parameter;
     RequestScan result;
     bool concluded = false;
+    bool user_names = false;
+    detail::AuthNameReader names{text()};
 };
+
+void RequestScanner::read_user_names() noexcept {
+    impl_->user_names = true;
+}
+
+std::vector<std::string>& RequestScanner::user_candidates() noexcept {
+    return impl_->names.candidates();
+}
 
 RequestScanner::RequestScanner(ScanLimits limits) : impl_(std::make_unique<Impl>(limits)) {}
 RequestScanner::~RequestScanner() = default;

@@ -16,6 +16,7 @@
 
 #include "redis_url.hpp"
 #include "prefix_config.hpp"
+#include "user_config.hpp"
 #include "xmlrpcguard/durations.hpp"
 
 namespace xmlrpcguard::httpd {
@@ -34,11 +35,12 @@ const char* to_string(GuardMode mode) noexcept {
 }
 
 bool ServerConfig::ignores(const Address& client) const noexcept {
-    if (client.is_loopback()) {
-        return true;
-    }
-    const auto* blocks = reinterpret_cast<const Cidr*>(ignore->elts);
-    for (int i = 0; i < ignore->nelts; ++i) {
+    return client.is_loopback() || cidr_list_contains(ignore, client);
+}
+
+bool cidr_list_contains(const apr_array_header_t* list, const Address& client) noexcept {
+    const auto* blocks = reinterpret_cast<const Cidr*>(list->elts);
+    for (int i = 0; i < list->nelts; ++i) {
         if (blocks[i].contains(client)) {
             return true;
         }
@@ -188,13 +190,7 @@ const char* set_maxretry(cmd_parms* cmd, void*, const char* value) {
 }
 
 const char* add_ignore(cmd_parms* cmd, void*, const char* value) {
-    auto cidr = Cidr::parse(value);
-    if (!cidr) {
-        return refuse(cmd, value,
-                      "expected an address or CIDR block (198.18.0.0/15, 2001:db8::/32)");
-    }
-    *static_cast<Cidr*>(apr_array_push(config_of(cmd).ignore)) = *cidr;
-    return nullptr;
+    return add_cidr(cmd, config_of(cmd).ignore, value);
 }
 
 // A guarded path is one path segment (a script name), not a path.
@@ -361,6 +357,24 @@ cmd_func as_cmd(Handler handler) {
 
 }  // namespace
 
+const char* refuse_value(cmd_parms* cmd, const char* value, const char* why) {
+    return refuse(cmd, value, why);
+}
+
+bool parse_whole_number(const char* text, std::int64_t min, std::int64_t max, std::int64_t& out) {
+    return parse_count(text, min, max, out);
+}
+
+const char* add_cidr(cmd_parms* cmd, apr_array_header_t* list, const char* value) {
+    auto cidr = Cidr::parse(value);
+    if (!cidr) {
+        return refuse(cmd, value,
+                      "expected an address or CIDR block (198.18.0.0/15, 2001:db8::/32)");
+    }
+    *static_cast<Cidr*>(apr_array_push(list)) = *cidr;
+    return nullptr;
+}
+
 const command_rec kDirectives[] = {
     AP_INIT_TAKE1("XmlRpcGuard", as_cmd(set_mode), nullptr, RSRC_CONF,
                   "On | Off | DetectOnly: guard this server's XML-RPC and login endpoints"),
@@ -425,6 +439,7 @@ const command_rec kDirectives[] = {
     AP_INIT_TAKE12("XmlRpcGuardPrefixBanIPSet", as_cmd(set_prefix_ban_ipset), nullptr, RSRC_CONF,
                    "NAME4 NAME6 | none: hash:net ipsets for prefix bans (server-wide; default "
                    "xmlrpcguard-net xmlrpcguard-net6)"),
+    XRG_USER_DIRECTIVES,
     {nullptr, nullptr, nullptr, 0, RAW_ARGS, nullptr},
 };
 
@@ -442,6 +457,7 @@ void* create_server_config(apr_pool_t* pool, server_rec*) {
     config->ban_max = kUnset;
     config->ban_jitter = kUnset;
     init_prefix_config(config->prefix);
+    config->users = create_user_config(pool);
     return config;
 }
 
@@ -476,6 +492,7 @@ void* merge_server_config(apr_pool_t* pool, void* base_config, void* add_config)
     merged->cluster_prefix = base.cluster_prefix;
     merged->cluster_password_file = base.cluster_password_file;
     merge_prefix_config(merged->prefix, base.prefix, add.prefix);
+    merged->users = merge_user_config(pool, base.users, add.users);
     return merged;
 }
 
@@ -537,6 +554,7 @@ void resolve_defaults(server_rec* main_server) {
             config.control_socket =
                 ap_runtime_dir_relative(s->process->pconf, kDefaultControlSocket);
         resolve_prefix_defaults(config.prefix);
+        resolve_user_defaults(*config.users);
         if (!config.ipset_given) {
             config.ipset_given = 1;
             config.ipset4 = kDefaultIPSet4;

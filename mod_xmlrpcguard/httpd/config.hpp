@@ -85,6 +85,7 @@ struct ServerConfig {
     const char* cluster_prefix;         // Redis key prefix
     const char* cluster_password_file;  // read by the helper as root; nullptr = none
     PrefixBanConfig prefix;
+    struct UserConfig* users;    // per-user-name locks and the alarm (user_config.hpp)
 
     WindowRule rule() const noexcept {
         return {static_cast<std::uint32_t>(findtime), static_cast<std::uint32_t>(maxretry)};
@@ -102,6 +103,13 @@ struct ServerConfig {
 };
 
 extern const command_rec kDirectives[];
+
+// For the directive handlers of other glue files (user_config.cpp): the refusal that
+// names the directive, a whole number in [min, max], a CIDR appended to a list.
+const char* refuse_value(cmd_parms* cmd, const char* value, const char* why);
+bool parse_whole_number(const char* text, std::int64_t min, std::int64_t max, std::int64_t& out);
+const char* add_cidr(cmd_parms* cmd, apr_array_header_t* list, const char* value);
+bool cidr_list_contains(const apr_array_header_t* list, const Address& client) noexcept;
 
 void* create_server_config(apr_pool_t* pool, server_rec* s);
 void* merge_server_config(apr_pool_t* pool, void* base, void* add);

@@ -13,6 +13,7 @@
 #include "log.hpp"
 #include "prefix_guard.hpp"
 #include "table_shm.hpp"
+#include "user_guard.hpp"
 #include "xmlrpcguard/ban_time.hpp"
 #include "xmlrpcguard/offence_report.hpp"
 
@@ -151,6 +152,9 @@ bool conclude(GuardedExchange& exchange) {
     auto table = shared_table();
     Verdict verdict;
     verdict.offences = judge_exchange(exchange);
+    if (exchange.users) {
+        conclude_users(exchange, verdict.offences);
+    }
     if (!verdict.offences.any() || !table) {
         return false;
     }

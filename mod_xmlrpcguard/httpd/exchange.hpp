@@ -15,6 +15,8 @@
 
 namespace xmlrpcguard::httpd {
 
+struct UserExchange;  // user_guard.hpp
+
 enum class AnswerState : unsigned char {
     NotStarted,  // the output filter has not run yet: nothing of the answer has left
     Passing,     // streaming through, observed
@@ -44,6 +46,7 @@ struct GuardedExchange {
     // The client address came from a proxy's header (mod_remoteip), not from the
     // connection: its packets reach us from the proxy, so its ban stays in httpd.
     bool forwarded = false;
+    UserExchange* users = nullptr;  // the user names it names (user_guard.hpp); null: not read
 };
 
 // Request rec -> the script the request runs is a guarded one? Checks the first

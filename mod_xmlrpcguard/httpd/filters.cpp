@@ -15,6 +15,7 @@
 #include "glue.hpp"
 #include "log.hpp"
 #include "table_shm.hpp"
+#include "user_guard.hpp"
 
 namespace xmlrpcguard::httpd {
 namespace {
@@ -63,17 +64,40 @@ bool consumes_data(ap_input_mode_t mode) {
 // Request body -> request scanner; the brigade goes up to the handler unchanged.
 apr_status_t tee_request_body(ap_filter_t* f, apr_bucket_brigade* bb, ap_input_mode_t mode,
                               apr_read_type_e block, apr_off_t readbytes) noexcept {
-    apr_status_t rv = ap_get_brigade(f->next, bb, mode, block, readbytes);
     auto* exchange = static_cast<GuardedExchange*>(f->ctx);
+    if (exchange->users) {
+        try {
+            if (auto rv = read_for_users(f, *exchange, bb, mode, block, readbytes)) {
+                return *rv;  // read ahead and checked, or ended (user_guard.hpp)
+            }
+        } catch (const std::exception& e) {
+            log_internal_error(f->r, "the request body tee", e.what());
+            return APR_EGENERAL;  // a bucket that cannot be read: the body is lost anyway
+        }
+    }
+    apr_status_t rv = ap_get_brigade(f->next, bb, mode, block, readbytes);
     if (rv != APR_SUCCESS || !consumes_data(mode) || exchange->request_finished) {
         return rv;
     }
     try {
-        auto eos = observe_request(
-            bb, block, [&](std::span<const char> bytes) { exchange->request_scanner.feed(bytes); });
+        bool xmlrpc = exchange->endpoint == Endpoint::XmlRpc;
+        auto eos = observe_request(bb, block, [&](std::span<const char> bytes) {
+            if (xmlrpc) {
+                exchange->request_scanner.feed(bytes);
+            } else {
+                exchange->users->form.feed(bytes);
+            }
+        });
         if (!eos || *eos) {  // the end, or a part that cannot be seen: no more to scan
-            exchange->request_scanner->finish();
+            if (xmlrpc) {
+                exchange->request_scanner->finish();
+            } else {
+                exchange->users->form.finish();
+            }
             exchange->request_finished = true;
+        }
+        if (exchange->users && withhold_locked_attempt(f, *exchange, bb)) {
+            exchange->request_finished = true;  // the body ends here for the handler
         }
     } catch (const std::exception& e) {
         exchange->scannable = false;
@@ -229,6 +253,11 @@ apr_status_t stream_observed(ap_filter_t* f, GuardedExchange& exchange, apr_buck
             feed_answer(exchange, std::span<const char>(data, length));
             exchange.ready_bytes += length;
         }
+        if (f->c->master) {
+            // Held across the handler's calls: a transient bucket's bytes (mod_proxy_fcgi's
+            // read buffer) are only valid until this call returns.
+            apr_bucket_setaside(b, f->r->pool);
+        }
         APR_BUCKET_REMOVE(b);
         APR_BRIGADE_INSERT_TAIL(exchange.ready, b);
         if (exchange.ready_bytes >= kHoldAtMost) {
@@ -259,6 +288,13 @@ apr_status_t observe_answer(ap_filter_t* f, apr_bucket_brigade* bb) {
             give_back_accept_encoding(exchange);
             check_encoding(exchange);
             expect_answer_shape(exchange);
+            if (substitute_withheld_answer(f->r, exchange, bb)) {
+                // The guard's own failure, observed and judged like WordPress's; the
+                // handler's answer to the cut body is dropped.
+                apr_status_t rv = stream_observed(f, exchange, bb);
+                exchange.answer = AnswerState::Replaced;
+                return rv;
+            }
             break;
         case AnswerState::Passing:
             break;
@@ -312,7 +348,7 @@ void hold_back_accept_encoding(request_rec* r, GuardedExchange* exchange) {
 
 void add_filters(request_rec* r, GuardedExchange* exchange) {
     hold_back_accept_encoding(r, exchange);
-    if (exchange->endpoint == Endpoint::XmlRpc) {
+    if (exchange->endpoint == Endpoint::XmlRpc || exchange->users) {
         ap_add_input_filter_handle(g_tee_filter, exchange, r, r->connection);
     }
     ap_add_output_filter_handle(g_answer_filter, exchange, r, r->connection);

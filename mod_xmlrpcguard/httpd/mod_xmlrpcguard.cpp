@@ -21,6 +21,9 @@
 #include "prefix_guard.hpp"
 #include "status_handler.hpp"
 #include "table_shm.hpp"
+#include "user_config.hpp"
+#include "user_guard.hpp"
+#include "user_shm.hpp"
 
 namespace xmlrpcguard::httpd {
 namespace {
@@ -45,6 +48,9 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noex
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     int status = attach_shared_table(s, static_cast<std::size_t>(config_of(s).table_size));
+    if (status == OK) {
+        status = attach_user_table(s, static_cast<std::size_t>(config_of(s).users->table_size));
+    }
     return status == OK ? start_ban_helper(pconf, s) : status;
 }
 
@@ -109,6 +115,7 @@ int guard_request(request_rec* r) {
     if (auto endpoint = guarded_endpoint(r, config)) {
         auto* exchange = pool_new<GuardedExchange>(r->pool, r, *endpoint, key, config);
         exchange->forwarded = forwarded_client(r);
+        exchange->users = begin_user_exchange(r, *exchange);
         add_filters(r, exchange);
     }
     return DECLINED;

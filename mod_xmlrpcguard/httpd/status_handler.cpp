@@ -17,12 +17,42 @@
 #include "log.hpp"
 #include "prefix_config.hpp"
 #include "table_shm.hpp"
+#include "user_config.hpp"
+#include "user_shm.hpp"
 #include "xmlrpcguard/status_report.hpp"
+#include "xmlrpcguard/user_status.hpp"
 
 namespace xmlrpcguard::httpd {
 namespace {
 
 constexpr const char* kHandlerName = "xmlrpcguard-status";
+
+// The vhost's user names section, when it reads them: a member of the JSON object, a
+// section of the page before </body>, more metrics.
+void append_user_status(request_rec* r, std::string_view query, std::string& body) {
+    const UserConfig* users = config_of(r->server).users;
+    auto table = shared_user_table();
+    if (!users || users->enabled != 1 || !table) {
+        return;
+    }
+    auto slot = table->vhost_slot(user_vhost_id(r->server));
+    if (!slot) {
+        return;
+    }
+    UserStatus status =
+        gather_user_status(*table, *slot, now_seconds(), users->rule(), users->alarm());
+    if (query == "json") {
+        std::size_t end = body.rfind('}');
+        if (end != std::string::npos) {
+            body.insert(end, ",\"user_names\":" + user_status_json(status));
+        }
+    } else if (query == "metrics") {
+        body += user_status_metrics(status);
+    } else {
+        std::size_t end = body.rfind("</body>");
+        body.insert(end == std::string::npos ? body.size() : end, user_status_html(status));
+    }
+}
 
 int serve_status(request_rec* r) {
     if (!r->handler || std::strcmp(r->handler, kHandlerName) != 0) {
@@ -54,6 +84,7 @@ int serve_status(request_rec* r) {
         ap_set_content_type(r, "text/html; charset=utf-8");
         body = status_html(report);
     }
+    append_user_status(r, query, body);
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     ap_set_content_length(r, static_cast<apr_off_t>(body.size()));
     if (!r->header_only) {

@@ -1,11 +1,14 @@
 // Both scanners on arbitrary bytes. Beyond "no crash, no leak, no UB" (the
 // sanitizers), it checks the caps hold and that the verdict does not depend on where
 // the body was split: fed whole and fed in two pieces at an offset taken from the
-// input, every field must agree.
+// input, every field must agree. And every user name the request's calls end up with
+// was a candidate while the body streamed (what the glue checks before the end).
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <span>
+#include <string>
 #include <type_traits>
 
 #include "xmlrpcguard/xmlrpc_scanner.hpp"
@@ -30,6 +33,8 @@ const auto& scan(Scanner& scanner, std::span<const char> body, std::size_t split
         if (single_call) {
             scanner.expect_single_call();
         }
+    } else {
+        scanner.read_user_names();
     }
     scanner.feed(body.first(split));
     scanner.feed(body.subspan(split));
@@ -55,6 +60,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     require(a.status != ScanStatus::Incomplete);
     require(a.method.size() <= RequestScan::kMaxMethodName);
     require(a.calls.size() <= kLimits.max_calls && a.calls.size() <= a.calls_seen);
+    require(a.user == b.user && a.call_users == b.call_users);
+    for (RequestScanner* scanner : {&whole_request, &split_request}) {
+        const auto& candidates = scanner->user_candidates();
+        auto candidate = [&](const std::string& name) {
+            return name.empty() ||
+                   std::find(candidates.begin(), candidates.end(), name) != candidates.end();
+        };
+        require(candidate(scanner->result().user));
+        for (const std::string& name : scanner->result().call_users) {
+            require(candidate(name));
+        }
+    }
 
     static ResponseScanner whole_response(kLimits), split_response(kLimits);
     const ResponseScan& c = scan(whole_response, body, body.size());

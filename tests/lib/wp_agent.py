@@ -17,7 +17,10 @@ Every run is bounded: at most `count` attempts, and it stops after two drops in 
 row (the attacker has been cut off). Usage:
 
   wp_agent.py SCENARIO --src ADDR --host 198.18.0.1 --vhost blog.test [options]
-  scenarios: getusersblogs, pingback, multicall, login, sayhello, flood
+  scenarios: getusersblogs, pingback, multicall, login, sayhello, flood, botnet
+  botnet: --srcs A,B,C: from each address in turn, `count` bad passwords for --user
+  (a dictionary attack spread over many addresses, each below maxretry) through
+  XML-RPC; botnet_login the same through wp-login.php
 """
 
 import argparse
@@ -92,7 +95,8 @@ class Agent:
     # -- one attempt of each kind --
     def getusersblogs(self, n):
         password = self.args.password or f"guess{n:04d}"
-        return classify(lambda: len(self.proxy().wp.getUsersBlogs("admin", password)) and "ok")
+        return classify(lambda: len(self.proxy().wp.getUsersBlogs(self.args.user, password))
+                        and "ok")
 
     def pingback(self, n):
         return classify(lambda: self.proxy().pingback.ping(self.args.source, self.args.target) and "ok")
@@ -118,7 +122,8 @@ class Agent:
     def login(self, n):
         def call():
             password = self.args.password or f"guess{n:04d}"
-            form = urllib.parse.urlencode({"log": "admin", "pwd": password, "wp-submit": "Log In"})
+            form = urllib.parse.urlencode({"log": self.args.user, "pwd": password,
+                                           "wp-submit": "Log In"})
             connection = SourceConnection(self.args.host, 80, timeout=self.args.timeout,
                                           source_address=(self.args.src, 0))
             try:
@@ -149,6 +154,19 @@ class Agent:
             if self.args.pause:
                 time.sleep(self.args.pause)
 
+    def botnet(self, attempt=None):
+        """From each of --srcs in turn, `count` bad passwords for --user: every address
+        stays below maxretry, the name collects the failures."""
+        attempt = attempt or self.getusersblogs
+        n = 0
+        for src in self.args.srcs.split(","):
+            self.args.src = src
+            for _ in range(self.args.count):
+                n += 1
+                t0 = time.time()
+                outcome, detail = attempt(n)
+                self.emit(n, outcome, detail, t0)
+
     def flood(self):
         """`connections` threads, each `count` bad-password attempts, all at once."""
         start = threading.Barrier(self.args.connections)
@@ -174,11 +192,13 @@ class Agent:
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("scenario", choices=["getusersblogs", "pingback", "multicall", "login",
-                                             "sayhello", "flood"])
+                                             "sayhello", "flood", "botnet", "botnet_login"])
     parser.add_argument("--src", required=True)
     parser.add_argument("--host", default="198.18.0.1", help="the server address to connect to")
     parser.add_argument("--vhost", default="blog.test")
     parser.add_argument("--count", type=int, default=10)
+    parser.add_argument("--user", default="admin", help="the user name guessed")
+    parser.add_argument("--srcs", default="", help="botnet: the source addresses, comma-separated")
     parser.add_argument("--password", help="default: a wrong guess per attempt")
     parser.add_argument("--source", help="pingback source URL")
     parser.add_argument("--target", help="pingback target URL")
@@ -190,6 +210,10 @@ def main():
     agent = Agent(args)
     if args.scenario == "flood":
         agent.flood()
+    elif args.scenario == "botnet":
+        agent.botnet()
+    elif args.scenario == "botnet_login":
+        agent.botnet(agent.login)
     else:
         agent.run()
 

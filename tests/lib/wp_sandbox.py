@@ -24,10 +24,13 @@ SOURCES_PORT = 8080
 
 class Sandbox:
     def __init__(self, tag, guard, host="blog.test", clients=(), firewall=True, load_guard=True,
-                 extra_php=""):
+                 extra_php="", users=False):
         """guard: the XmlRpcGuard directives of the WordPress vhost. load_guard=False runs
         the same stack without the module (guard must then be empty); extra_php goes
-        into WordPress's config file."""
+        into WordPress's config file. users=False adds XmlRpcGuardUsers Off (the
+        per-address suites guess "admin" from many addresses on purpose)."""
+        if load_guard and not users:
+            guard = guard + "\nXmlRpcGuardUsers Off"
         import xrg_harness  # needs XRG_MODULE in the environment: import late
 
         self.host = host

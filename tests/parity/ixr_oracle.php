@@ -6,11 +6,17 @@
 //
 // Input (stdin): bodies, each as a decimal byte count, "\n", then the bytes.
 // Output (stdout): one JSON object per body, in order:
-//   {"runs": bool, "method": HEX, "calls": [HEX, ...] | null}
+//   {"runs": bool, "method": HEX, "calls": [HEX, ...] | null, "users": HEX | [HEX, ...] | null}
 // with every name as the hex of its bytes. "method" is "" unless the body runs;
 // "calls" is null unless the method is system.multicall, and a call whose methodName
 // is not a string (WordPress runs no method for it) is "" too; a call list WordPress
 // cannot iterate is [].
+// "users": the account name each authenticating call would try, as WordPress reaches
+// it: args[position] of the method (positions read from class-wp-xmlrpc-server.php,
+// args as IXR_Server::call unwraps them), a string or int, through sanitize_user()
+// and lower case (MySQL's case-insensitive collation); null when none (a single call)
+// or a list per multicall call (null entries). Names are cut to 128 bytes first, as
+// the scanner keeps them.
 $wordpress = getenv('XRG_WORDPRESS_DIR') ?: '/usr/share/wordpress';
 
 // IXR consults two WordPress filters; outside WordPress they pass the value on.
@@ -18,6 +24,31 @@ function apply_filters($hook, $value) { return $value; }
 
 require $wordpress . '/wp-includes/IXR/class-IXR-date.php';
 require $wordpress . '/wp-includes/IXR/class-IXR-message.php';
+// sanitize_user() and what it calls; get_locale() only picks remove_accents()' extras.
+// mbstring_*: functions.php's switch of mbstring's encoding, a no-op for PHP 8's strlen.
+function get_locale() { return 'en_US'; }
+function mbstring_binary_safe_encoding() {}
+function reset_mbstring_encoding() {}
+require $wordpress . '/wp-includes/formatting.php';
+
+// The user name's parameter of every method of wp_xmlrpc_server that calls login().
+function user_positions($wordpress) {
+    $source = file_get_contents($wordpress . '/wp-includes/class-wp-xmlrpc-server.php');
+    preg_match('/\$this->methods\s*=\s*array\((.*?)\);/s', $source, $table);
+    preg_match_all("/'([\\w.]+)'\s*=>\s*'this:(\\w+)'/", $table[1], $pairs, PREG_SET_ORDER);
+    $positions = [];
+    foreach ($pairs as [, $method, $function]) {
+        $at = strpos($source, "public function $function(");
+        $next = strpos($source, 'public function', $at + 10);
+        $body = substr($source, $at, $next === false ? null : $next - $at);
+        if (strpos($body, '$this->login(') !== false &&
+            preg_match('/\$username\s*=\s*(?:\$this->escape\(\s*)?\$args\[(\d+)\]/', $body, $m)) {
+            $positions[$method] = (int) $m[1];
+        }
+    }
+    return $positions;
+}
+$positions = user_positions($wordpress);
 
 error_reporting(0);
 
@@ -38,6 +69,37 @@ function multicall_methods($params) {
     return $methods;
 }
 
+function user_hex($method, $params) {
+    global $positions;
+    if (!is_string($method) || !isset($positions[$method]) || !is_array($params)) {
+        return null;
+    }
+    $args = count($params) == 1 ? $params[0] : $params;
+    $at = $positions[$method];
+    if (!is_array($args) || !array_key_exists($at, $args)) {
+        return null;
+    }
+    $name = $args[$at];
+    if (!is_string($name) && !is_int($name)) {
+        return null;
+    }
+    $name = strtolower(sanitize_user(substr((string) $name, 0, 128)));
+    return $name === '' ? null : bin2hex($name);
+}
+
+function multicall_users($params) {
+    $calls = count($params) == 1 ? $params[0] : $params;
+    if (!is_array($calls)) {
+        return [];
+    }
+    $users = [];
+    foreach ($calls as $call) {
+        $users[] = is_array($call) ? user_hex($call['methodName'] ?? null, $call['params'] ?? null)
+                                   : null;
+    }
+    return $users;
+}
+
 function judge($body) {
     // xmlrpc.php trims the raw body before IXR sees it.
     $message = new IXR_Message(trim($body));
@@ -47,12 +109,14 @@ function judge($body) {
         $runs = false;  // e.g. a <fault> whose params[0] is a string: a 500, no method
     }
     if (!$runs) {
-        return ['runs' => false, 'method' => '', 'calls' => null];
+        return ['runs' => false, 'method' => '', 'calls' => null, 'users' => null];
     }
     $method = method_hex($message->methodName);
     $multicall = $message->methodName === 'system.multicall';
     $calls = $multicall ? multicall_methods($message->params) : null;
-    return ['runs' => true, 'method' => $method, 'calls' => $calls];
+    $users = $multicall ? multicall_users($message->params)
+                        : user_hex($message->methodName, $message->params);
+    return ['runs' => true, 'method' => $method, 'calls' => $calls, 'users' => $users];
 }
 
 $in = fopen('php://stdin', 'rb');

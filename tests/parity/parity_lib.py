@@ -151,9 +151,62 @@ TRICKY = [
 ]
 
 
+def _params(*values):
+    return b"".join(b"<param><value>%s</value></param>" % v for v in values)
+
+
+# User names as an attacker may spell them: WordPress must reach the same account as
+# the scanner's reading (folded) says, or no account when the scanner says none.
+USER_SPELLINGS = [
+    call(b"wp.getUsersBlogs", _params(b"<string>Admin</string>", b"pw")),
+    call(b"wp.getUsersBlogs", _params(b"<string> \n ADMIN\t</string>", b"pw")),
+    call(b"wp.getUsersBlogs", _params(b"  admin  ", b"pw")),
+    call(b"wp.getUsersBlogs", _params(b"<string>&#65;dmin</string>", b"pw")),
+    call(b"wp.getUsersBlogs", _params(b"<string>ad&amp;lt;b&amp;gt;min</string>", b"pw")),
+    call(b"wp.getUsersBlogs", _params(b"<string>ad%41min</string>", b"pw")),
+    call(b"wp.getUsersBlogs", _params(b"<string>\xc3\x84dmin</string>", b"pw")),
+    call(b"wp.getUsersBlogs", _params(b"<string>john    smith</string>", b"pw")),
+    call(b"wp.getUsersBlogs", _params(b"<string>Admin@Example.ORG</string>", b"pw")),
+    call(b"wp.getUsersBlogs", _params(b"<base64>YWRtaW4=</base64>", b"pw")),
+    call(b"wp.getUsersBlogs", _params(b"<int>007</int>", b"pw")),
+    call(b"wp.getUsersBlogs", _params(b"<int>-0</int>", b"pw")),
+    call(b"wp.getUsersBlogs", _params(b"<int>99999999999999999999</int>", b"pw")),
+    call(b"wp.getUsersBlogs", _params(b"<boolean>1</boolean>", b"pw")),
+    call(b"wp.getUsersBlogs", _params(b"<double>1.5</double>", b"pw")),
+    call(b"wp.getUsersBlogs", _params(b"<array><data><value>admin</value><value>pw</value>"
+                                      b"</data></array>")),
+    call(b"wp.getUsersBlogs", _params(b"<struct><member><name>0</name><value>admin</value>"
+                                      b"</member><member><name>1</name><value>pw</value>"
+                                      b"</member></struct>")),
+    call(b"wp.getUsersBlogs", _params(b"admin")),
+    call(b"wp.getUsersBlogs", _params(b"<array><data><value>admin</value></data></array>",
+                                      b"pw")),
+    call(b"wp.getPosts", _params(b"<int>1</int>", b"admin", b"pw")),
+    call(b"wp.getPage", _params(b"<int>1</int>", b"<int>2</int>", b"admin", b"pw")),
+    call(b"blogger.getPost", _params(b"key", b"<int>1</int>", b"admin", b"pw")),
+    b"<methodCall><params>" + _params(b"admin", b"pw") +
+    b"</params><methodName>wp.getUsersBlogs</methodName></methodCall>",
+    b"<methodCall><methodName>wp.getUsersBlogs</methodName><params>" + _params(b"admin", b"pw") +
+    b"</params><methodName>wp.getPosts</methodName></methodCall>",
+    multicall([b"<value><struct>" + member(b"methodName", b"<string>wp.getUsersBlogs</string>") +
+               member(b"params", b"<array><data><value>me</value><value>right</value></data>"
+                                 b"</array>") + b"</struct></value>",
+               b"<value><struct>" + member(b"params", b"<array><data><value><int>1</int></value>"
+                                                     b"<value>Admin</value><value>x</value>"
+                                                     b"</data></array>") +
+               member(b"methodName", b"wp.getPosts") + b"</struct></value>",
+               b"<value><struct>" + member(b"methodName", b"wp.getUsersBlogs") +
+               member(b"params", b"<array><data><value><array><data><value>inner</value>"
+                                 b"<value>x</value></data></array></value></data></array>") +
+               b"</struct></value>",
+               b"<value><struct>" + member(b"methodName", b"wp.getUsersBlogs") +
+               member(b"params", b"<string>admin</string>") + b"</struct></value>"]),
+]
+
+
 def seed_bodies():
     """The fixtures' requests, the tricky spellings and every recorded disagreement."""
-    bodies = list(TRICKY) + [call(b"wp.getUsersBlogs"), PINGBACK, multicall([auth_call()] * 5)]
+    bodies = list(TRICKY) + list(USER_SPELLINGS) + [call(b"wp.getUsersBlogs"), PINGBACK, multicall([auth_call()] * 5)]
     fixtures = os.environ.get("XRG_FIXTURE_DIR", os.path.join(HERE, "..", "fixtures"))
     for directory, suffix in ((fixtures, ".request.xml"), (os.path.join(HERE, "seeds"), "")):
         if os.path.isdir(directory):

@@ -1,6 +1,7 @@
 // The request scanner's reading of bodies, in the form tests/parity/ixr_oracle.php
 // gives WordPress's: bodies on stdin as "<byte count>\n<bytes>", one JSON object per
-// body on stdout: {"runs": bool, "method": HEX, "calls": [HEX, ...] | null}.
+// body on stdout: {"runs": bool, "method": HEX, "calls": [HEX, ...] | null,
+// "users": HEX | [HEX | null, ...] | null} (the user names folded: login_fold()).
 // One scanner reads every body, reset between them, as a httpd thread reuses one.
 // A second argument N feeds each body in pieces of N bytes.
 #include <cstdio>
@@ -9,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "xmlrpcguard/user_names.hpp"
 #include "xmlrpcguard/xmlrpc_scanner.hpp"
 
 namespace {
@@ -23,6 +25,11 @@ std::string hex(std::string_view bytes) {
     return out;
 }
 
+std::string user_json(const std::string& name) {
+    std::string folded = xmlrpcguard::login_fold(name);
+    return folded.empty() ? "null" : "\"" + hex(folded) + "\"";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -34,6 +41,7 @@ int main(int argc, char** argv) {
         body.resize(std::strtoul(line.c_str(), nullptr, 10));
         std::cin.read(body.data(), static_cast<std::streamsize>(body.size()));
         scanner.reset();
+        scanner.read_user_names();
         std::string_view rest = body;
         while (!rest.empty()) {
             std::size_t size = piece == 0 ? rest.size() : std::min(piece, rest.size());
@@ -53,6 +61,16 @@ int main(int argc, char** argv) {
             std::cout << ']';
         } else {
             std::cout << "null";
+        }
+        std::cout << ", \"users\": ";
+        if (runs && scan.method == "system.multicall") {
+            std::cout << '[';
+            for (std::size_t i = 0; i < scan.call_users.size(); ++i) {
+                std::cout << (i ? ", " : "") << user_json(scan.call_users[i]);
+            }
+            std::cout << ']';
+        } else {
+            std::cout << (runs ? user_json(scan.user) : "null");
         }
         std::cout << "}\n" << std::flush;
     }

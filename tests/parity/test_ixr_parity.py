@@ -4,6 +4,7 @@ whether WordPress runs it, on the method, and on each call of a system.multicall
 whole and in small pieces. A disagreement is printed with the body; tools/parity-fuzz
 runs the same comparison for longer and keeps what it finds in tests/parity/seeds/."""
 import os
+import re
 import unittest
 
 import parity_lib
@@ -21,13 +22,38 @@ class IxrParity(unittest.TestCase):
     def test_the_oracle_is_wordpress(self):
         plain, multi = parity_lib.wordpress_reads(
             [parity_lib.call(b"wp.getUsersBlogs"), parity_lib.multicall([parity_lib.auth_call()])])
-        self.assertEqual(plain, {"runs": True, "method": b"wp.getUsersBlogs".hex(), "calls": None})
+        self.assertEqual(plain, {"runs": True, "method": b"wp.getUsersBlogs".hex(), "calls": None,
+                                 "users": None})
         self.assertEqual(multi["calls"], [b"wp.getUsersBlogs".hex()])
+        named = parity_lib.wordpress_reads([parity_lib.call(
+            b"wp.getPosts", b"<param><value><int>1</int></value></param>"
+            b"<param><value> ADMIN </value></param><param><value>pw</value></param>")])[0]
+        self.assertEqual(named["users"], b"admin".hex())
 
     def test_fixtures_and_tricky_spellings_are_read_as_wordpress_reads_them(self):
         bodies = parity_lib.seed_bodies()
         self.assertGreater(len(bodies), len(parity_lib.TRICKY))
         self.assert_same_reading(bodies)
+
+    def test_user_names_of_every_method_of_wordpress(self):
+        # Every method wp_xmlrpc_server registers, with four distinct parameters: the
+        # user name the scanner takes is the one WordPress would authenticate.
+        with open("/usr/share/wordpress/wp-includes/class-wp-xmlrpc-server.php") as f:
+            source = f.read()
+        table = re.search(r"\$this->methods\s*=\s*array\((.*?)\);", source, re.S).group(1)
+        methods = re.findall(r"'([\w.]+)'\s*=>", table)
+        self.assertGreater(len(methods), 70)
+        params = b"".join(b"<param><value><string>user%d</string></value></param>" % i
+                          for i in range(4))
+        bodies = [parity_lib.call(m.encode(), params) for m in methods]
+        named = [v["users"] for v in parity_lib.wordpress_reads(bodies) if v["users"]]
+        self.assertGreater(len(named), 60)
+        self.assert_same_reading(bodies)
+
+    def test_user_spellings_reach_the_account_the_scanner_names(self):
+        verdicts = parity_lib.wordpress_reads(parity_lib.USER_SPELLINGS)
+        self.assertGreaterEqual(sum(v["users"] == b"admin".hex() for v in verdicts), 12)
+        self.assert_same_reading(parity_lib.USER_SPELLINGS)
 
     def test_tricky_spellings_that_wordpress_runs_are_many(self):
         # The list is worth its name only if WordPress runs many of its spellings.

@@ -2,7 +2,8 @@
 
 Brings up tests/lib/wp_sandbox.py (MariaDB, PHP-FPM, the Debian wordpress package,
 apache2 with mod_xmlrpcguard and the kernel's DROP rule, all inside two network
-namespaces of its own), starts five attackers and two legitimate users at once, and
+namespaces of its own), starts five attackers, a botnet (100 addresses guessing one
+user name twice each) and two legitimate users at once, and
 prints every attempt as it happens, then who was cut off when, the kernel set and
 the module's log lines. Everything it starts is ended and deleted at the end.
 """
@@ -15,9 +16,12 @@ import sys
 import threading
 import time
 
+from wp_checks import FailedChecks
 from wp_sandbox import Sandbox
 
 MAXRETRY = 3
+USER_MAXRETRY = 10  # XmlRpcGuardUserMaxRetry's default
+BOTNET = [f"198.18.8.{h}" for h in range(1, 101)]
 GUARD = f"""XmlRpcGuard On
 XmlRpcGuardMaxRetry {MAXRETRY}
 XmlRpcGuardFindTime 10m
@@ -27,8 +31,9 @@ BOLD, RED, GREEN, DIM, RESET = "\033[1m", "\033[31m", "\033[32m", "\033[2m", "\0
 
 
 class Actor:
-    def __init__(self, label, src, scenario, hostile, **options):
+    def __init__(self, label, src, scenario, hostile, quiet=False, **options):
         self.label, self.src, self.scenario, self.hostile = label, src, scenario, hostile
+        self.quiet = quiet  # show only some of its attempts
         self.options = options
         self.events = []
         self.process = None
@@ -38,13 +43,18 @@ def actors(sandbox):
     post = sandbox.site.post_url
     return [
         Actor("password guesser", "198.18.7.10", "getusersblogs", True, count=20, pause=0.2),
-        Actor("multicall, 500 guesses each", "198.18.7.11", "multicall", True, count=5, size=500),
+        # WordPress takes seconds for 500 calls while the botnet runs: a patient client.
+        Actor("multicall, 500 guesses each", "198.18.7.11", "multicall", True, count=5, size=500,
+              timeout=10),
         Actor("forged pingbacks", "198.18.7.12", "pingback", True, count=10,
               source=sandbox.victim_url, target=post),
         Actor("wp-login.php guesser", "198.18.7.13", "login", True, count=20, pause=0.2),
         Actor("IPv6 guesser", "2001:db8:7::10", "getusersblogs", True, count=20, pause=0.2),
+        # A dictionary attack spread over 100 addresses, two guesses each (below maxretry).
+        Actor("botnet: 100 addresses x 2 guesses", BOTNET[0], "botnet", True, quiet=True,
+              count=2, srcs=",".join(BOTNET), user="admin"),
         Actor("the blog's owner (right password)", "198.18.7.50", "getusersblogs", False, count=20,
-              pause=0.3, password=sandbox.site.admin_password),
+              pause=0.3, password=sandbox.site.admin_password, timeout=5),
         # WordPress fetches the source page before it answers a pingback: a patient client.
         Actor("a real pingback, then its retries", "198.18.7.51", "pingback", False, count=4,
               pause=0.5, source=sandbox.fan_url, target=post, timeout=10),
@@ -96,7 +106,17 @@ def follow(actor, show):
         if line.startswith("{"):
             event = json.loads(line)
             actor.events.append(event)
-            show.event(actor, event)
+            if not actor.quiet or event["n"] <= 3 or event["n"] % 50 == 0:
+                show.event(actor, event)
+
+
+def botnet_summary(actor, checks, show):
+    reached = checks.count(BOTNET)
+    verdict = (show.paint(GREEN, "stopped") if reached <= USER_MAXRETRY + 3
+               else show.paint(RED, "NOT stopped"))
+    return (f"{len(actor.events)} guesses, {reached} password checks reached WordPress "
+            f"(its own wp_login_failed count); the name was locked after "
+            f"{USER_MAXRETRY} failures, the rest answered by the guard: {verdict}")
 
 
 def summary(actor, show):
@@ -142,7 +162,9 @@ def main():
 
     show.heading("Bringing up the sandbox: MariaDB, PHP-FPM, WordPress, apache2 + mod_xmlrpcguard")
     started = time.monotonic()
-    sandbox = Sandbox("demo", GUARD, clients=("198.18.7.60",))
+    checks = FailedChecks()
+    sandbox = Sandbox("demo", GUARD, clients=("198.18.7.60",), extra_php=checks.extra_php,
+                      users=True)
     try:
         show.say(f"ready in {time.monotonic() - started:.1f}s: http://{sandbox.host}/ on 198.18.0.1 "
                  f"(namespace {sandbox.net.server}), guard: maxretry {MAXRETRY}, findtime 10m, "
@@ -152,8 +174,13 @@ def main():
         cast = actors(sandbox)
         for actor in cast:
             sandbox.add_client(actor.src)
+        for address in BOTNET[1:]:
+            sandbox.add_client(address)
+        # The owner logged in from home yesterday: that address is trusted for admin.
+        sandbox.run_agent("getusersblogs", "198.18.7.50", count=1,
+                          password=sandbox.site.admin_password, timeout=30)
 
-        show.heading("Five attackers and two legitimate users, all at once")
+        show.heading("Five attackers, a botnet and two legitimate users, all at once")
         for actor in cast:
             actor.process = sandbox.start_agent(actor.scenario, actor.src, **actor.options)
         readers = [threading.Thread(target=follow, args=(actor, show)) for actor in cast]
@@ -166,16 +193,27 @@ def main():
 
         show.heading("Who got what")
         for actor in cast:
-            show.say(f"  {actor.label + ' [' + actor.src + ']':<52} {summary(actor, show)}")
+            said = botnet_summary(actor, checks, show) if actor.quiet else summary(actor, show)
+            show.say(f"  {actor.label + ' [' + actor.src + ']':<52} {said}")
 
         show.heading("The kernel set (ipset list, inside the server's namespace)")
         for member in sandbox.set_members():
             show.say(f"  {member}")
 
         show.heading("The module's log lines (error_log)")
+        botnet_lines = {}  # the botnet's lines: the first three of each id, then a count
         for line in sandbox.log().splitlines():
-            if "XRG0" in line:
-                show.say("  " + re.sub(r"^\[[^]]*\] ", "", line))
+            if "XRG0" not in line:
+                continue
+            if "client=198.18.8." in line:
+                line_id = re.search(r"XRG\d+", line).group(0)
+                botnet_lines[line_id] = botnet_lines.get(line_id, 0) + 1
+                if botnet_lines[line_id] > 3:
+                    continue
+            show.say("  " + re.sub(r"^\[[^]]*\] ", "", line))
+        for line_id, n in sorted(botnet_lines.items()):
+            if n > 3:
+                show.say(f"  ... and {n - 3} more {line_id} lines of the botnet")
 
         if args.keep:
             show.say(poke_help(sandbox))
@@ -187,7 +225,10 @@ def main():
         show.heading("Tearing the sandbox down")
         sandbox.close()
         show.say("done: every process ended, namespaces (and their firewall rules) deleted")
-    hostile_ok = all(a.events and a.events[-1]["outcome"] != "answered" for a in cast if a.hostile)
+    botnet_ok = checks.count(BOTNET) <= USER_MAXRETRY + 3
+    checks.close()
+    hostile_ok = botnet_ok and all(a.events and a.events[-1]["outcome"] != "answered"
+                                   for a in cast if a.hostile and not a.quiet)
     friendly_ok = all(not any(e["outcome"] in ("denied", "dropped") for e in a.events)
                       for a in cast if not a.hostile)
     return 0 if hostile_ok and friendly_ok else 1

@@ -31,6 +31,8 @@ function answer_call($method, $params) {
         case 'demo.sayHello':
             return [false, '<value><string>Hello!</string></value>'];
         default:  // every other method authenticates: params are (blog, user, password) or (user, password)
+            // Each password check that reached PHP, for the user-name suites.
+            file_put_contents(__DIR__ . '/flags/checks', "xmlrpc\n", FILE_APPEND | LOCK_EX);
             $password = '';
             foreach ($params as $param) {
                 $password = (string)$param->value->string;
