@@ -36,7 +36,7 @@ def run(label, guard, addresses, per_address):
         assert [e["detail"] for e in first] == ["ok"], first
         row = {}
         for door, scenario, block in (("xmlrpc.php", "botnet", 12), ("wp-login.php", "botnet_login", 14)):
-            bots = [sandbox.add_client(f"198.18.{block + i // 250}.{1 + i % 250}")
+            bots = [sandbox.add_client(f"198.19.{1 + i % 250}.{block + i // 250}")  # a /24 each
                     for i in range(addresses)]
             before, started = checks.count(), time.monotonic()
             events = sandbox.run_agent(scenario, bots[0], srcs=",".join(bots), count=per_address,

@@ -2,8 +2,8 @@
 
 Brings up tests/lib/wp_sandbox.py (MariaDB, PHP-FPM, the Debian wordpress package,
 apache2 with mod_xmlrpcguard and the kernel's DROP rule, all inside two network
-namespaces of its own), starts five attackers, a botnet (100 addresses guessing one
-user name twice each) and two legitimate users at once, and
+namespaces of its own), starts five attackers, a botnet (100 addresses, each in a /24 of its own,
+guessing one user name twice each) and two legitimate users at once, and
 prints every attempt as it happens, then who was cut off when, the kernel set and
 the module's log lines. Everything it starts is ended and deleted at the end.
 """
@@ -21,7 +21,7 @@ from wp_sandbox import Sandbox
 
 MAXRETRY = 3
 USER_MAXRETRY = 10  # XmlRpcGuardUserMaxRetry's default
-BOTNET = [f"198.18.8.{h}" for h in range(1, 101)]
+BOTNET = [f"198.19.{h}.8" for h in range(1, 101)]  # one address per /24, as botnets are
 GUARD = f"""XmlRpcGuard On
 XmlRpcGuardMaxRetry {MAXRETRY}
 XmlRpcGuardFindTime 10m
@@ -205,7 +205,7 @@ def main():
         for line in sandbox.log().splitlines():
             if "XRG0" not in line:
                 continue
-            if "client=198.18.8." in line:
+            if "client=198.19." in line:
                 line_id = re.search(r"XRG\d+", line).group(0)
                 botnet_lines[line_id] = botnet_lines.get(line_id, 0) + 1
                 if botnet_lines[line_id] > 3:
