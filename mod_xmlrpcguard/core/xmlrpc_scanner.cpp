@@ -3,8 +3,8 @@
 #include <charconv>
 #include <limits>
 
-#include "canonical_parser.hpp"
 #include "auth_name_reader.hpp"
+#include "canonical_parser.hpp"
 #include "ixr_preamble.hpp"
 #include "sax_push_parser.hpp"
 #include "success_opening.hpp"

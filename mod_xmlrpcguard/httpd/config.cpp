@@ -14,8 +14,8 @@
 #include <cstring>
 #include <string_view>
 
-#include "redis_url.hpp"
 #include "prefix_config.hpp"
+#include "redis_url.hpp"
 #include "user_config.hpp"
 #include "xmlrpcguard/durations.hpp"
 

@@ -85,7 +85,7 @@ struct ServerConfig {
     const char* cluster_prefix;         // Redis key prefix
     const char* cluster_password_file;  // read by the helper as root; nullptr = none
     PrefixBanConfig prefix;
-    struct UserConfig* users;    // per-user-name locks and the alarm (user_config.hpp)
+    struct UserConfig* users;  // per-user-name locks and the alarm (user_config.hpp)
 
     WindowRule rule() const noexcept {
         return {static_cast<std::uint32_t>(findtime), static_cast<std::uint32_t>(maxretry)};

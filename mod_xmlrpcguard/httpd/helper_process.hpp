@@ -12,8 +12,8 @@
 #include <cstdint>
 
 #include "xmlrpcguard/address.hpp"
-#include "xmlrpcguard/offence_report.hpp"
 #include "xmlrpcguard/address_set.hpp"
+#include "xmlrpcguard/offence_report.hpp"
 
 namespace xmlrpcguard::httpd {
 
