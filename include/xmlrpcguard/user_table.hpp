@@ -96,6 +96,9 @@ class UserTable {
     bool locked(std::size_t vhost, std::uint64_t name, std::int64_t now) const noexcept;
     bool trusted(std::size_t vhost, std::uint64_t name, const Address& who,
                  std::int64_t now) const noexcept;
+    // When `who`'s trust for the name ends; 0 when it is not trusted now.
+    std::int64_t trusted_until(std::size_t vhost, std::uint64_t name, const Address& who,
+                               std::int64_t now) const noexcept;
     void trust(std::size_t vhost, std::uint64_t name, const Address& who, std::int64_t now,
                std::int64_t until) noexcept;
 

@@ -296,17 +296,22 @@ bool UserTable::locked(std::size_t slot, std::uint64_t name, std::int64_t now) c
 
 bool UserTable::trusted(std::size_t slot, std::uint64_t name, const Address& who,
                         std::int64_t now) const noexcept {
+    return trusted_until(slot, name, who, now) != 0;
+}
+
+std::int64_t UserTable::trusted_until(std::size_t slot, std::uint64_t name, const Address& who,
+                                      std::int64_t now) const noexcept {
     Held held = hold(slot, name, now, false);
     if (!held.stripe) {
-        return false;
+        return 0;
     }
     Record* r = held.record;
-    bool result = false;
+    std::int64_t result = 0;
     if (r) {
         for (const auto& trusted : r->trusted) {
             if (trusted.until > clamp_time(now) &&
                 std::memcmp(trusted.key, who.bytes.data(), 16) == 0) {
-                result = true;
+                result = std::max<std::int64_t>(result, trusted.until);
             }
         }
     }

@@ -6,6 +6,7 @@
 
 #include <strings.h>
 
+#include <algorithm>
 #include <exception>
 #include <stdexcept>
 #include <string_view>
@@ -418,9 +419,15 @@ void record_trust(GuardedExchange& exchange, UserTable& table, const NameHasher&
     }
     const UserConfig& config = *exchange.config.users;
     std::uint64_t key = hash(name);
-    bool known = table.trusted(exchange.users->vhost, key, exchange.key, now);
+    std::int64_t until = table.trusted_until(exchange.users->vhost, key, exchange.key, now);
+    // An owner's client that logs in on every call (most XML-RPC apps do) renews its trust
+    // at most once per refresh step, not with a locked write per request.
+    std::int64_t refresh = std::min<std::int64_t>(3600, config.trust_time / 16);
+    if (until != 0 && until >= now + config.trust_time - refresh) {
+        return;
+    }
     table.trust(exchange.users->vhost, key, exchange.key, now, now + config.trust_time);
-    if (!known) {
+    if (until == 0) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, exchange.r,
                       "XRG0305: trusted client=%s for user=\"%s\" user_hash=%s for %us "
                       "(successful login)",

@@ -205,6 +205,9 @@ BOOST_AUTO_TEST_CASE(table_locks_trusts_and_alarms) {
     BOOST_TEST(table.trusted(*vhost, 77, owner, now + 50));
     BOOST_TEST(!table.trusted(*vhost, 77, other, now + 50));
     BOOST_TEST(!table.trusted(*vhost, 77, owner, now + 100));
+    BOOST_TEST(table.trusted_until(*vhost, 77, owner, now + 50) == now + 100);
+    BOOST_TEST(table.trusted_until(*vhost, 77, other, now + 50) == 0);
+    BOOST_TEST(table.trusted_until(*vhost, 77, owner, now + 100) == 0);
     BOOST_TEST(table.locks(now + 10, 10).size() == 1u);
     // Alarm: 5 failures a period at rate 5.
     AlarmRule alarm{5, 10, 0, 10};
