@@ -14,6 +14,7 @@
 
 #include "glue.hpp"
 #include "log.hpp"
+#include "prefix_guard.hpp"
 #include "table_shm.hpp"
 #include "user_guard.hpp"
 
@@ -73,6 +74,9 @@ apr_status_t tee_request_body(ap_filter_t* f, apr_bucket_brigade* bb, ap_input_m
         } catch (const std::exception& e) {
             log_internal_error(f->r, "the request body tee", e.what());
             return APR_EGENERAL;  // a bucket that cannot be read: the body is lost anyway
+        } catch (...) {
+            log_internal_error(f->r, "the request body tee", "unknown exception");
+            return APR_EGENERAL;
         }
     }
     apr_status_t rv = ap_get_brigade(f->next, bb, mode, block, readbytes);
@@ -150,10 +154,15 @@ apr_status_t cut_off(ap_filter_t* f, GuardedExchange& exchange, apr_bucket_briga
     return APR_SUCCESS;  // the handler has nothing to do about it: no error to log
 }
 
+// The client itself or its prefix (XmlRpcGuardPrefixBan), as post_read_request checks.
 bool banned_now(const GuardedExchange& exchange) {
     auto table = shared_table();
-    return exchange.config.mode == GuardMode::On && table &&
-           table->banned(exchange.key, now_seconds());
+    if (exchange.config.mode != GuardMode::On || !table) {
+        return false;
+    }
+    std::int64_t now = now_seconds();
+    return table->banned(exchange.key, now) ||
+           prefix_denies(nullptr, exchange.config, exchange.key, now);
 }
 
 void check_encoding(GuardedExchange& exchange) {

@@ -103,8 +103,9 @@ int guard_request(request_rec* r) {
     }
     Address key = client->offender_key(static_cast<unsigned>(config.ipv6_prefix));
     auto table = shared_table();
+    std::int64_t now = now_seconds();
     if (config.mode == GuardMode::On && table &&
-        (table->banned(key, now_seconds()) || prefix_denies(r, config, key, now_seconds()))) {
+        (table->banned(key, now) || prefix_denies(r, config, key, now))) {
         count(Counter::DeniedRequests);
         log_denied(r, key);
         return HTTP_FORBIDDEN;
@@ -115,7 +116,7 @@ int guard_request(request_rec* r) {
     if (auto endpoint = guarded_endpoint(r, config)) {
         auto* exchange = pool_new<GuardedExchange>(r->pool, r, *endpoint, key, config);
         exchange->forwarded = forwarded_client(r);
-        exchange->users = begin_user_exchange(r, *exchange);
+        begin_user_exchange(r, *exchange, now);
         add_filters(r, exchange);
     }
     return DECLINED;

@@ -103,11 +103,11 @@ void withhold_unread_form(request_rec* r, GuardedExchange& exchange);
 
 }  // namespace
 
-UserExchange* begin_user_exchange(request_rec* r, GuardedExchange& exchange) {
+void begin_user_exchange(request_rec* r, GuardedExchange& exchange, std::int64_t now) {
     const UserConfig* config = exchange.config.users;
     auto table = shared_user_table();
     if (!config || config->enabled != 1 || !table || !name_hasher()) {
-        return nullptr;
+        return;
     }
     auto slot = table->vhost_slot(user_vhost_id(r->server));
     if (!slot) {
@@ -120,7 +120,7 @@ UserExchange* begin_user_exchange(request_rec* r, GuardedExchange& exchange) {
                           static_cast<unsigned>(UserTable::kVhosts),
                           r->server->server_hostname ? r->server->server_hostname : "-");
         }
-        return nullptr;
+        return;
     }
     auto* users = pool_new<UserExchange>(r->pool);
     users->vhost = *slot;
@@ -129,12 +129,10 @@ UserExchange* begin_user_exchange(request_rec* r, GuardedExchange& exchange) {
         exchange.request_scanner->read_user_names();
     }
     exchange.users = users;
-    std::int64_t now = now_seconds();
     if (exchange.endpoint == Endpoint::Login && !urlencoded(r) && !users->trusted_ip &&
         (table->any_lock(users->vhost, now) || alarm_on(r, *table, users->vhost, *config, now))) {
         withhold_unread_form(r, exchange);
     }
-    return users;
 }
 
 bool withhold_locked_attempt(ap_filter_t* f, GuardedExchange& exchange, apr_bucket_brigade* bb) {

@@ -34,8 +34,9 @@ struct UserExchange {
     apr_bucket_brigade* held = nullptr;  // read ahead, fed and checked, not yet handed up
 };
 
-// At post_read_request for a guarded POST: null when the vhost does not read names.
-UserExchange* begin_user_exchange(request_rec* r, GuardedExchange& exchange);
+// At post_read_request for a guarded POST, with the request's clock reading: sets
+// exchange.users, left null when the vhost does not read names.
+void begin_user_exchange(request_rec* r, GuardedExchange& exchange, std::int64_t now);
 
 // The request body tee, before it reads: while a name is locked or the alarm is on,
 // the first read takes the body's start (up to 8 KiB, 64 KiB of a form) or all of it
