@@ -67,7 +67,8 @@ bool ClusterNode::on_datagram(std::span<const std::byte> datagram, std::int64_t)
     return true;
 }
 
-void ClusterNode::on_ready(std::int64_t now) {
+bool ClusterNode::on_ready(std::int64_t now) {
+    bool changed = false;
     for (const ClusterEntry& entry : link_->take()) {
         std::string why;
         ClusterOutcome outcome = applier_.apply(entry, now, why);
@@ -75,6 +76,7 @@ void ClusterNode::on_ready(std::int64_t now) {
             case ClusterOutcome::Applied:
             case ClusterOutcome::Failed:  // the table holds it; the reconcile retries
                 add(counters_, Counter::ClusterEntriesApplied);
+                changed = true;
                 break;
             case ClusterOutcome::Malformed:
             case ClusterOutcome::Protected:
@@ -91,6 +93,7 @@ void ClusterNode::on_ready(std::int64_t now) {
     if (unsaved_ && std::chrono::steady_clock::now() - saved_at_ > std::chrono::seconds(2)) {
         save_resume();
     }
+    return changed;
 }
 
 void ClusterNode::on_command(const ControlCommand& command, std::string_view answer,

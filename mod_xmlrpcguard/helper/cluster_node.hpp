@@ -44,7 +44,7 @@ class ClusterNode final : public HelperExtension {
 
     bool on_datagram(std::span<const std::byte> datagram, std::int64_t now) override;
     int poll_fd() const override { return link_->ready_fd(); }
-    void on_ready(std::int64_t now) override;
+    bool on_ready(std::int64_t now) override;
     void on_command(const ControlCommand& command, std::string_view answer,
                     std::int64_t now) override;
 

@@ -77,7 +77,7 @@ void HelperLoop::turn(std::chrono::milliseconds longest_wait) {
             stop_requested_ = true;
         }
         if (watched[3].revents & POLLIN) {
-            extension_->on_ready(wall_seconds_());
+            changed_ = extension_->on_ready(wall_seconds_()) || changed_;
         }
         for (std::size_t i = kFirstClient; i < watched.size(); ++i) {
             // accept_clients() appended after the poll set was made: index by position.

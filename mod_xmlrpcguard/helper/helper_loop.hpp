@@ -45,7 +45,8 @@ class HelperExtension {
     // True when the datagram was the extension's (it judges it itself).
     virtual bool on_datagram(std::span<const std::byte> datagram, std::int64_t now) = 0;
     virtual int poll_fd() const = 0;  // -1: none
-    virtual void on_ready(std::int64_t now) = 0;
+    // True when it changed the bans (the loop then saves the state soon, as for its own).
+    virtual bool on_ready(std::int64_t now) = 0;
     virtual void on_command(const ControlCommand& command, std::string_view answer,
                             std::int64_t now) = 0;
 

@@ -221,10 +221,11 @@ struct RecordingExtension final : HelperExtension {
         return true;
     }
     int poll_fd() const override { return ready[0]; }
-    void on_ready(std::int64_t) override {
+    bool on_ready(std::int64_t) override {
         char byte;
         BOOST_REQUIRE(read(ready[0], &byte, 1) == 1);
         ++readies;
+        return false;
     }
     void on_command(const ControlCommand& command, std::string_view answer, std::int64_t) override {
         commands.push_back(command.to_string() + " -> " + std::string(answer.substr(0, 2)));
