@@ -115,6 +115,8 @@ def main():
     for line in sys.stdin:
         cmd = json.loads(line)
         started = time.monotonic()
+        if cmd.get("announce"):
+            emit({"event": "started", "started": started})
         try:
             result = request(cmd, emit)
         except (ConnectTimeout, ReadTimeout) as e:

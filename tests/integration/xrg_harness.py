@@ -163,7 +163,11 @@ def assert_dropped_by_kernel(test, net, banned, alive, vhost="localhost", timeou
     before = net.drop_packets(family)
     prober, witness = Client(net), Client(net)
     try:
-        prober.send(method="GET", path="/index.html", src=banned, vhost=vhost, host=host, timeout=timeout)
+        prober.send(method="GET", path="/index.html", src=banned, vhost=vhost, host=host, timeout=timeout,
+                    announce=True)
+        # The witness must start after the banned attempt has: the DROP counter alone
+        # cannot say so, as late packets of the attacker's last connections are counted too.
+        test.assertEqual(prober.next_event()["event"], "started")
         wait_until(lambda: net.drop_packets(family) > before, timeout=timeout,
                    what=f"the DROP rule to count a packet of {banned}")
         answer = witness.request(method="GET", path="/index.html", src=alive, vhost=vhost, host=host,

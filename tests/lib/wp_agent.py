@@ -146,6 +146,10 @@ class Agent:
         drops_in_a_row = 0
         for n in range(1, self.args.count + 1):
             t0 = time.time()
+            if self.args.announce:
+                # Not JSON: readers of the attempts skip it; a watcher learns the
+                # attempt has begun before its outcome is known.
+                print(f"starting {n} {t0:.6f}", flush=True)
             outcome, detail = attempt(n)
             self.emit(n, outcome, detail, t0)
             drops_in_a_row = drops_in_a_row + 1 if outcome == "dropped" else 0
@@ -197,6 +201,8 @@ def main():
     parser.add_argument("--host", default="198.18.0.1", help="the server address to connect to")
     parser.add_argument("--vhost", default="blog.test")
     parser.add_argument("--count", type=int, default=10)
+    parser.add_argument("--announce", type=int, default=0,
+                        help="1: print 'starting N T0' before each attempt")
     parser.add_argument("--user", default="admin", help="the user name guessed")
     parser.add_argument("--srcs", default="", help="botnet: the source addresses, comma-separated")
     parser.add_argument("--password", help="default: a wrong guess per attempt")

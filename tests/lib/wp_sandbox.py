@@ -119,8 +119,13 @@ class Sandbox:
         test.assertTrue(self.in_set(banned), f"{banned} is not in the kernel set")
         test.assertFalse(self.in_set(alive), f"the witness {alive} is in the kernel set")
         before = self.net.drop_packets(family)
-        prober = self.start_agent("sayhello", banned, count=1, timeout=timeout)
+        prober = self.start_agent("sayhello", banned, count=1, timeout=timeout, announce=1)
         try:
+            # The witness must start after the banned attempt has: the DROP counter
+            # alone cannot say so, as late packets of the attacker's last connections
+            # (retransmitted ACKs and FINs) are dropped and counted too.
+            started = prober.stdout.readline()
+            test.assertTrue(started.startswith("starting "), f"the prober did not start: {started!r}")
             wait_until(lambda: self.net.drop_packets(family) > before, timeout=timeout + 2,
                        what=f"the DROP rule to count a packet of {banned}")
             witness = self.run_agent("sayhello", alive, count=1, timeout=timeout)
