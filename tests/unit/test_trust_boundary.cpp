@@ -4,6 +4,10 @@
 #define BOOST_TEST_MODULE trust_boundary
 #include <boost/test/unit_test.hpp>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdlib>
 #include <memory>
 #include <optional>
@@ -12,11 +16,14 @@
 #include <vector>
 
 #include "cluster_apply.hpp"
+#include "cluster_node.hpp"
+#include "helper_loop.hpp"
 #include "offence_admission.hpp"
 #include "xmlrpcguard/ban_helper.hpp"
 #include "xmlrpcguard/ban_key.hpp"
 #include "xmlrpcguard/ban_sink.hpp"
 #include "xmlrpcguard/control.hpp"
+#include "xmlrpcguard/guard_counters.hpp"
 #include "xmlrpcguard/offence_report.hpp"
 #include "xmlrpcguard/window_table.hpp"
 
@@ -165,6 +172,67 @@ BOOST_AUTO_TEST_CASE(a_flood_of_reports_is_cut_at_the_ceiling_before_the_queue) 
     // Ban messages on the same channel are judged apart: the reports' ceiling takes
     // nothing from the kernel adds' one.
     BOOST_TEST(node.child_ban({addr("198.18.6.12"), 32, 600}) == HelperVerdict::Added);
+}
+
+// The same attack through the real channel and loop: a socket pair, the helper's loop
+// and a ClusterNode (its link to a Redis that is not there: the reports wait in its
+// queue). Forged reports are counted and dropped; the ban messages between them are
+// all obeyed in the same turns.
+struct QuietEvents final : HelperEvents, ClusterNodeEvents {
+    std::vector<HelperVerdict> verdicts;
+    void message(HelperVerdict verdict, std::string_view) override { verdicts.push_back(verdict); }
+    void reconciled(const BanHelper::Reconciled&, std::string_view) override {}
+    void control_refused(uid_t) override {}
+    void control_command(uid_t, std::string_view, std::string_view) override {}
+    void control_dropped(uid_t) override {}
+    void link_up() override {}
+    void link_down(std::string_view) override {}
+    void offences_dropped(std::uint64_t) override {}
+    void entry(const ClusterEntry&, ClusterOutcome, std::string_view) override {}
+    void report_refused(std::string_view) override {}
+};
+
+BOOST_AUTO_TEST_CASE(through_the_channel_forged_reports_are_dropped_and_bans_still_obeyed) {
+    Node node(1000, 1000);
+    std::vector<std::byte> counter_memory(GuardCounters::region_size() + 64);
+    void* aligned = reinterpret_cast<void*>(
+        (reinterpret_cast<std::uintptr_t>(counter_memory.data()) + 63) & ~std::uintptr_t{63});
+    GuardCounters counters = GuardCounters::attach(aligned, GuardCounters::region_size());
+    QuietEvents events;
+    ClusterNodeSettings settings;
+    settings.link.endpoint.host = "127.0.0.1";
+    settings.link.endpoint.port = 1;  // nobody: the link retries in its own threads
+    settings.link.node = "me-1";
+    settings.link.io_timeout = std::chrono::milliseconds(50);
+    settings.link.block = std::chrono::milliseconds(50);
+    settings.link.backoff_first = settings.link.backoff_max = std::chrono::milliseconds(50);
+    settings.reports = Node::rules();  // burst 5, then 2 a second
+    ClusterNode cluster(settings, *node.table, *node.helper, &counters, events);
+    int channel[2];
+    BOOST_REQUIRE(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, channel) == 0);
+    HelperLoopSettings loop_settings;
+    loop_settings.channel_fd = channel[1];
+    HelperLoop loop(*node.helper, nullptr, nullptr, events, loop_settings, [] { return kT0; });
+    loop.set_extension(&cluster);
+    auto put = [&](auto message) {
+        BOOST_REQUIRE(::send(channel[0], message.data(), message.size(), 0) ==
+                      static_cast<ssize_t>(message.size()));
+    };
+    for (int i = 0; i < 20; ++i) {
+        put(encode(report_of("198.18.6.20", WindowRule{600, 1})));  // maxretry 1
+        put(encode(report_of("198.18.6.21")));                      // within, then over
+        put(encode(BanRequest{addr(("198.18.7." + std::to_string(i)).c_str()), 32, 600}));
+    }
+    for (int turn = 0; turn < 10 && events.verdicts.size() < 20; ++turn) {
+        loop.turn(std::chrono::milliseconds(0));
+    }
+    auto values = counters.read();
+    BOOST_TEST(values[static_cast<std::size_t>(Counter::ClusterReportsRefused)] == 20u);
+    BOOST_TEST(values[static_cast<std::size_t>(Counter::ClusterReportsOverRate)] == 15u);
+    BOOST_TEST(events.verdicts == std::vector<HelperVerdict>(20, HelperVerdict::Added));
+    BOOST_TEST(node.sink.added.size() == 20u);
+    close(channel[0]);
+    close(channel[1]);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
