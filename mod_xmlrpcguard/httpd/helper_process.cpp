@@ -385,23 +385,15 @@ class ClusterLog final : public ClusterNodeEvents {
     bool lift_or_kept(const ClusterEntry& entry, ClusterOutcome outcome, const std::string& text,
                       std::string_view why) {
         bool lift = entry.field("op") != "ban";
-        if (outcome == ClusterOutcome::LiftOverRate) {
-            if (worth_logging(lifts_refused_)) {
-                ap_log_error(
-                    APLOG_MARK, APLOG_WARNING, 0, s_,
-                    "XRG0409: cluster: lift from the stream refused: %s (%.*s; %" APR_UINT64_T_FMT
-                    " so far)",
-                    text.c_str(), static_cast<int>(why.size()), why.data(), lifts_refused_);
-            }
-            return true;
-        }
-        if (outcome == ClusterOutcome::Deferred) {
-            if (worth_logging(deferred_)) {
-                ap_log_error(
-                    APLOG_MARK, APLOG_WARNING, 0, s_,
-                    "XRG0410: cluster: stream ban kept for later: %s (%.*s; %" APR_UINT64_T_FMT
-                    " so far)",
-                    text.c_str(), static_cast<int>(why.size()), why.data(), deferred_);
+        if (outcome == ClusterOutcome::LiftOverRate || outcome == ClusterOutcome::Deferred) {
+            bool kept = outcome == ClusterOutcome::Deferred;
+            std::uint64_t& seen = kept ? deferred_ : lifts_refused_;
+            if (worth_logging(seen)) {
+                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s_,
+                             "%s: %s (%.*s; %" APR_UINT64_T_FMT " so far)",
+                             kept ? "XRG0410: cluster: stream ban kept for later"
+                                  : "XRG0409: cluster: lift from the stream refused",
+                             text.c_str(), static_cast<int>(why.size()), why.data(), seen);
             }
             return true;
         }

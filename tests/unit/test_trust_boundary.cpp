@@ -19,6 +19,7 @@
 #include "cluster_node.hpp"
 #include "helper_loop.hpp"
 #include "offence_admission.hpp"
+#include "test_window_table_support.hpp"
 #include "xmlrpcguard/ban_helper.hpp"
 #include "xmlrpcguard/ban_key.hpp"
 #include "xmlrpcguard/ban_sink.hpp"
@@ -38,9 +39,6 @@ std::ostream& boost_test_print_type(std::ostream& out, ReportVerdict verdict) {
 }
 std::ostream& boost_test_print_type(std::ostream& out, HelperVerdict verdict) {
     return out << to_string(verdict);
-}
-std::ostream& boost_test_print_type(std::ostream& out, const Address& address) {
-    return out << address.to_string();
 }
 }  // namespace xmlrpcguard
 
@@ -62,9 +60,7 @@ Address addr(const char* text) {
 struct Node {
     explicit Node(std::uint32_t per_second = 1, std::uint32_t burst = 3,
                   ClusterApplierLimits limits = {}, OffenceAdmissionSettings reports = rules()) {
-        std::size_t bytes = WindowTable::region_size(1024);
-        memory.reset(static_cast<unsigned char*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64)));
-        table.emplace(WindowTable::attach(memory.get(), bytes, 1024).first);
+        table.emplace(WindowTable::attach(region.base(), region.size(), 1024).first);
         HelperSettings settings;
         settings.never_ban.add(*Cidr::parse("198.18.9.9"));     // XmlRpcGuardIgnoreIP
         settings.never_ban.add(*Cidr::parse("198.18.0.1"));     // the server's own
@@ -100,10 +96,7 @@ struct Node {
         return helper->on_message(message, now, error);
     }
 
-    struct Free {
-        void operator()(unsigned char* p) const { std::free(p); }
-    };
-    std::unique_ptr<unsigned char, Free> memory;
+    xrg_test::SharedRegion region{WindowTable::region_size(1024)};
     std::optional<WindowTable> table;
     RecordingSink sink;
     std::unique_ptr<BanHelper> helper;
@@ -126,6 +119,11 @@ std::vector<std::pair<std::string, std::string>> unban(std::string address,
                                                        std::string prefix = "32") {
     return {{"op", "unban"}, {"node", "other-1"}, {"addr", std::move(address)}, {"prefix", prefix}};
 }
+
+struct KeyCase {
+    const char* address;
+    unsigned prefix;
+};
 
 OffenceReport report_of(const char* text, WindowRule rule = kRule, std::uint32_t bantime = kBanTime,
                         unsigned ipv6_prefix = 64, std::uint64_t count = 1) {
@@ -244,16 +242,12 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(never_ban)
 
 BOOST_AUTO_TEST_CASE(every_door_refuses_a_protected_address_or_a_network_holding_one) {
-    struct Case {
-        const char* address;
-        unsigned prefix;
-    };
-    const Case cases[] = {
+    const KeyCase cases[] = {
         {"127.0.0.1", 32},      {"198.18.0.1", 32},   {"198.18.9.9", 32},
         {"::1", 128},           {"2001:db8:9::", 64},  // a /64 holding the ignored host
         {"2001:db8:9::9", 128}, {"2001:db8::", 32},    // a /32 holding it
     };
-    for (const Case& c : cases) {
+    for (const KeyCase& c : cases) {
         Node node(1000, 1000);
         BanRequest request{addr(c.address), static_cast<std::uint8_t>(c.prefix), 600};
         BOOST_REQUIRE_MESSAGE(ban_key_fits(request.key, request.prefix), c.address);
@@ -287,11 +281,7 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(one_key_rule)
 
 BOOST_AUTO_TEST_CASE(every_decoder_agrees_with_ban_key_fits) {
-    struct Case {
-        const char* address;
-        unsigned prefix;
-    };
-    const Case cases[] = {
+    const KeyCase cases[] = {
         {"198.18.1.10", 32}, {"198.18.1.0", 24},
         {"198.18.1.10", 33}, {"198.18.1.10", 128},
         {"2001:db8::", 32},  {"2001:db8::", 31},
@@ -301,7 +291,7 @@ BOOST_AUTO_TEST_CASE(every_decoder_agrees_with_ban_key_fits) {
         {"::", 0},           {"::ffff:198.18.1.10", 32},
         {"198.18.1.10", 0},
     };
-    for (const Case& c : cases) {
+    for (const KeyCase& c : cases) {
         Address key = addr(c.address);
         bool fits = ban_key_fits(key, c.prefix);
         BanRequest request{key, static_cast<std::uint8_t>(c.prefix), 600};
