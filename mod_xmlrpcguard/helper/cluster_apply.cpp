@@ -126,6 +126,10 @@ ClusterOutcome ClusterApplier::apply(const ClusterEntry& entry, std::int64_t now
 
 HelperVerdict ClusterApplier::place(DeferredBan& ban, std::int64_t now, std::string& why) {
     ban.request.seconds = static_cast<std::uint32_t>(ban.until - now);
+    if (!ban_tokens_.take(now)) {
+        why = "over the stream's share of the ban rate ceiling";
+        return HelperVerdict::OverRate;
+    }
     // The kernel first: it is where the helper's rate ceiling is taken.
     HelperVerdict verdict = helper_.ban_now(ban.request, now, why);
     if (verdict == HelperVerdict::Added || verdict == HelperVerdict::Failed) {

@@ -18,6 +18,7 @@
 #include "lift_ceiling.hpp"
 #include "xmlrpcguard/ban_helper.hpp"
 #include "xmlrpcguard/ban_request.hpp"
+#include "xmlrpcguard/token_bucket.hpp"
 #include "xmlrpcguard/window_table.hpp"
 
 namespace xmlrpcguard {
@@ -41,6 +42,10 @@ std::optional<BanRequest> cluster_key(std::string_view address, std::string_view
 
 struct ClusterApplierLimits {
     LiftCeilingSettings lifts;
+    // The stream's share of the helper's ceiling on kernel adds (200/s, burst 2000):
+    // half, so that whatever Redis sends, the node's own bans keep the other half.
+    std::uint32_t bans_per_second = 100;
+    std::uint32_t ban_burst = 1000;
     // Stream bans kept while the ceiling on kernel adds is reached: the helper's burst
     // twice over. Past it a ban is dropped (OverRate): memory stays bounded whatever
     // Redis sends.
@@ -55,7 +60,8 @@ class ClusterApplier {
           helper_(helper),
           own_node_(std::move(own_node)),
           limits_(limits),
-          lifts_(limits.lifts) {}
+          lifts_(limits.lifts),
+          ban_tokens_(limits.bans_per_second, limits.ban_burst) {}
 
     // `why` says what was refused or failed.
     ClusterOutcome apply(const ClusterEntry& entry, std::int64_t now, std::string& why);
@@ -82,6 +88,7 @@ class ClusterApplier {
     std::string own_node_;
     ClusterApplierLimits limits_;
     LiftCeiling lifts_;
+    TokenBucket ban_tokens_;
     std::deque<DeferredBan> deferred_;
 };
 

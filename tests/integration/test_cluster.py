@@ -19,7 +19,7 @@ the client namespace.
   window meanwhile.
 * A compromised Redis (issue 17): 300 forged unbans in one go lift at most the lift
   ceiling's burst, the ban after them stays, and the refusals are counted and logged
-  (XRG0409); 2300 forged bans in one go are all applied, those over the rate ceiling
+  (XRG0409); 1200 forged bans in one go are all applied, those over the rate ceiling
   kept and applied as it refills (XRG0410, cluster_bans_deferred).
 """
 
@@ -409,17 +409,17 @@ return 0""", kept, marker, until)
             self.assertRegex(metrics, r'xmlrpcguard_cluster_entries_total\{result="lift_refused"\} [1-9]')
 
     def test_9b_forged_bans_over_the_rate_ceiling_are_kept_and_applied_later(self):
-        # The helper adds at most 2000 at once, then 200 a second: 2300 stream bans in
-        # one go leave 300 over the ceiling, which used to be dropped.
+        # The stream's share of the helper's ceiling is 1000 at once, then 100 a second:
+        # 1200 stream bans in one go leave 200 over it, which used to be dropped.
         until = str(int(time.time()) + 120)
         self.forge("""
-for i = 0, 2299 do
+for i = 0, 1199 do
   redis.call('XADD', KEYS[1], '*', 'op', 'ban', 'node', 'forger', 'addr',
              '198.18.' .. (100 + math.floor(i / 256)) .. '.' .. (i % 256), 'prefix', '32',
              'until', ARGV[1], 'reason', 'manual')
 end
 return 0""", until)
-        last = [f"198.18.{100 + i // 256}.{i % 256}" for i in range(2290, 2300)]
+        last = [f"198.18.{100 + i // 256}.{i % 256}" for i in range(1190, 1200)]
         for i in range(3):
             wait_until(lambda: all(self.fleet.in_set(i, a) for a in last), timeout=20,
                        what=f"node {i} to apply the bans kept over the ceiling")

@@ -368,6 +368,27 @@ BOOST_AUTO_TEST_CASE(a_ban_over_the_ceiling_is_kept_and_applied_when_it_refills)
     BOOST_TEST(node.applier->deferred() == 0u);
 }
 
+// Attack: a Redis flood of bans takes every kernel add, so the node's own bans (its
+// children's messages) find the ceiling reached. The stream has a share of its own.
+BOOST_AUTO_TEST_CASE(the_stream_takes_only_its_share_of_the_ceiling) {
+    ClusterApplierLimits limits;
+    limits.bans_per_second = 2;
+    limits.ban_burst = 5;
+    Node node(10, 10, limits);  // the helper: burst 10
+    int applied = 0, kept = 0;
+    for (int i = 0; i < 20; ++i) {
+        auto outcome = node.apply(ban("198.18.7." + std::to_string(40 + i)));
+        applied += outcome == ClusterOutcome::Applied;
+        kept += outcome == ClusterOutcome::Deferred;
+    }
+    BOOST_TEST(applied == 5);
+    BOOST_TEST(kept == 15);
+    for (int i = 0; i < 5; ++i) {
+        BanRequest own{addr(("198.18.8." + std::to_string(i)).c_str()), 32, 600};
+        BOOST_TEST(node.child_ban(own) == HelperVerdict::Added);
+    }
+}
+
 BOOST_AUTO_TEST_CASE(kept_bans_are_bounded_and_expire) {
     ClusterApplierLimits limits;
     limits.deferred_limit = 4;
