@@ -379,8 +379,8 @@ class ClusterLog final : public ClusterNodeEvents {
     }
 
   private:
-    // Lifts from the stream are said whatever the LogLevel's info: an unban or flush
-    // from Redis applied (XRG0411), or refused by the ceiling on lifts (XRG0409); and a
+    // Said above info, so that they are seen with the usual LogLevel: an unban or flush
+    // from Redis applied (XRG0411) or refused by the ceiling on lifts (XRG0409), and a
     // ban kept over the ban rate ceiling (XRG0410).
     bool lift_or_kept(const ClusterEntry& entry, ClusterOutcome outcome, const std::string& text,
                       std::string_view why) {
