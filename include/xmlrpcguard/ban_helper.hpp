@@ -61,9 +61,10 @@ class BanHelper {
 
     bool is_protected(const BanRequest& request) const;
 
-    // An operator's ban (xmlrpcguardctl): into the kernel at once, within the rate
-    // ceiling. A protected address is refused with a reason in `error`.
-    bool ban_now(const BanRequest& request, std::int64_t now, std::string& error);
+    // An operator's ban (xmlrpcguardctl) or a cluster stream's: into the kernel at once,
+    // within the rate ceiling. Added, Protected, OverRate or Failed; a refusal also says
+    // why in `error`, for a person (callers decide on the verdict, never on the text).
+    HelperVerdict ban_now(const BanRequest& request, std::int64_t now, std::string& error);
     // An operator's unban: out of the kernel at once, and forgotten.
     bool withdraw(const BanRequest& request, std::string& error);
     // Every entry out of the kernel.

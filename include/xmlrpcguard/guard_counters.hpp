@@ -52,8 +52,14 @@ enum class Counter : std::uint8_t {
     ClusterEntriesRefused,   // refused: malformed, protected, over the rate ceiling
     ClusterConnected,        // 1 while the helper's link to Redis is up (set, not added)
     ClusterStateSince,       // when the link last came up or went down (seconds since epoch)
+    // The helper's ceilings on what the children and Redis may make it do (issue 17):
+    ClusterReportsRefused,   // children's reports refused: malformed, protected, a rule not
+                             // configured
+    ClusterReportsOverRate,  // children's reports over their ceiling: dropped before the queue
+    ClusterLiftsRefused,     // stream unbans and flushes over the lift ceiling: not applied
+    ClusterBansDeferred,     // stream bans over the kernel rate ceiling: kept, applied later
 };
-inline constexpr std::size_t kCounterCount = 28;
+inline constexpr std::size_t kCounterCount = 32;
 
 struct CounterInfo {
     std::string_view name;  // snake_case, the JSON key and the metric's stem

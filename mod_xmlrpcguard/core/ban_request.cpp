@@ -1,5 +1,7 @@
 #include "xmlrpcguard/ban_request.hpp"
 
+#include "xmlrpcguard/ban_key.hpp"
+
 #include <algorithm>
 #include <cstring>
 
@@ -43,10 +45,7 @@ std::optional<BanRequest> decode(std::span<const std::byte> bytes) noexcept {
         request.seconds |= static_cast<std::uint32_t>(bytes[8 + i]) << (8 * i);
     }
     std::memcpy(request.key.bytes.data(), bytes.data() + 12, 16);
-    bool prefix_fits = request.key.is_ipv4()
-                           ? request.prefix == 32
-                           : request.prefix >= kMinIPv6BanPrefix && request.prefix <= 128;
-    if (!prefix_fits || request.key.masked(request.prefix) != request.key || request.seconds == 0) {
+    if (!ban_key_fits(request.key, request.prefix) || request.seconds == 0) {
         return std::nullopt;
     }
     return request;

@@ -52,6 +52,15 @@ constexpr std::array<CounterInfo, kCounterCount> kInfo{{
      "cluster stream entries refused: malformed, a protected address, over the rate ceiling"},
     {"cluster_connected", "1 while the ban helper's link to Redis is up, else 0"},
     {"cluster_state_since", "when the link to Redis last came up or went down (epoch seconds)"},
+    {"cluster_reports_refused",
+     "offence reports from children refused: malformed, a protected address, or a rule "
+     "(findtime, maxretry, bantime, IPv6 prefix) no reporting vhost has"},
+    {"cluster_reports_over_rate",
+     "offence reports from children over the helper's ceiling on reports: dropped"},
+    {"cluster_lifts_refused",
+     "unban and flush entries of the cluster stream over the ceiling on lifts: not applied"},
+    {"cluster_bans_deferred",
+     "ban entries of the cluster stream over the ban rate ceiling: kept and applied later"},
 }};
 
 }  // namespace

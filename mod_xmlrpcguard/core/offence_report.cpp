@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "xmlrpcguard/ban_request.hpp"
+#include "xmlrpcguard/ban_key.hpp"
 #include "xmlrpcguard/ban_time.hpp"
 
 namespace xmlrpcguard {
@@ -40,8 +40,9 @@ bool all_zero(std::span<const std::byte> bytes) {
 OffenceReport offence_report(const Address& key, unsigned ipv6_prefix, std::uint64_t count,
                              WindowRule rule, std::uint32_t bantime, BanReason reason) noexcept {
     OffenceReport report;
-    report.key = key;
-    report.prefix = static_cast<std::uint8_t>(key.is_ipv4() ? 32 : ipv6_prefix);
+    BanRequest as_ban = offender_ban(key, ipv6_prefix, bantime);
+    report.key = as_ban.key;
+    report.prefix = as_ban.prefix;
     report.count =
         static_cast<std::uint8_t>(std::min<std::uint64_t>(count, WindowTable::kMaxRetryLimit));
     report.rule = rule;
@@ -81,13 +82,10 @@ std::optional<OffenceReport> decode_offence(std::span<const std::byte> bytes) no
     report.rule.findtime = get32(bytes.data() + 12);
     report.bantime = get32(bytes.data() + 16);
     std::memcpy(report.key.bytes.data(), bytes.data() + 20, 16);
-    bool prefix_fits = report.key.is_ipv4()
-                           ? report.prefix == 32
-                           : report.prefix >= kMinIPv6BanPrefix && report.prefix <= 128;
     auto in = [](std::uint32_t value, std::uint32_t low, std::uint32_t high) {
         return value >= low && value <= high;
     };
-    if (!prefix_fits || report.key.masked(report.prefix) != report.key ||
+    if (!ban_key_fits(report.key, report.prefix) ||
         !in(report.count, 1, WindowTable::kMaxRetryLimit) ||
         !in(report.rule.maxretry, 1, WindowTable::kMaxRetryLimit) ||
         !in(report.rule.findtime, 1, kMaxFindTime) || !in(report.bantime, 1, kMaxBanSeconds) ||

@@ -329,6 +329,17 @@ std::string status_metrics(const StatusReport& report) {
                  c(Counter::ClusterEntriesApplied));
         m.sample("xmlrpcguard_cluster_entries_total", "result=\"refused\"",
                  c(Counter::ClusterEntriesRefused));
+        m.sample("xmlrpcguard_cluster_entries_total", "result=\"lift_refused\"",
+                 c(Counter::ClusterLiftsRefused));
+        m.family("xmlrpcguard_cluster_reports_refused_total", "counter",
+                 "Offence reports of the children the helper did not pass on to Redis, by why.");
+        m.sample("xmlrpcguard_cluster_reports_refused_total", "why=\"invalid\"",
+                 c(Counter::ClusterReportsRefused));
+        m.sample("xmlrpcguard_cluster_reports_refused_total", "why=\"over_rate\"",
+                 c(Counter::ClusterReportsOverRate));
+        m.single("xmlrpcguard_cluster_bans_deferred_total", "counter",
+                 "Stream bans kept because the ban rate ceiling was reached, applied later.",
+                 c(Counter::ClusterBansDeferred));
     }
 
     const TableStats& t = report.table;

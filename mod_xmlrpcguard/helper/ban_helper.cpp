@@ -81,18 +81,18 @@ HelperVerdict BanHelper::on_message(std::span<const std::byte> message, std::int
     return put(*request, now, error) ? HelperVerdict::Added : HelperVerdict::Failed;
 }
 
-bool BanHelper::ban_now(const BanRequest& request, std::int64_t now, std::string& error) {
+HelperVerdict BanHelper::ban_now(const BanRequest& request, std::int64_t now, std::string& error) {
     if (is_protected(request)) {
         error =
             "a protected address (loopback, the server's own, XmlRpcGuardIgnoreIP) is never "
             "banned";
-        return false;
+        return HelperVerdict::Protected;
     }
     if (!take_token(now)) {
         error = "the ban rate ceiling is reached; try again in a moment";
-        return false;
+        return HelperVerdict::OverRate;
     }
-    return put(request, now, error);
+    return put(request, now, error) ? HelperVerdict::Added : HelperVerdict::Failed;
 }
 
 bool BanHelper::withdraw(const BanRequest& request, std::string& error) {

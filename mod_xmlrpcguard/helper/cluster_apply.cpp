@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include "lift_bans.hpp"
+#include "xmlrpcguard/ban_key.hpp"
 #include "xmlrpcguard/ban_time.hpp"
 
 namespace xmlrpcguard {
@@ -55,6 +56,10 @@ const char* to_string(ClusterOutcome outcome) noexcept {
             return "over_rate";
         case ClusterOutcome::Failed:
             return "failed";
+        case ClusterOutcome::Deferred:
+            return "deferred";
+        case ClusterOutcome::LiftOverRate:
+            return "lift_over_rate";
     }
     return "unknown";
 }
@@ -65,8 +70,7 @@ std::optional<BanRequest> cluster_key(std::string_view address, std::string_view
     if (!parsed || !to_number(prefix, length)) {
         return std::nullopt;
     }
-    bool fits = parsed->is_ipv4() ? length == 32 : length >= kMinIPv6BanPrefix && length <= 128;
-    if (!fits || parsed->masked(static_cast<unsigned>(length)) != *parsed) {
+    if (length > 128 || !ban_key_fits(*parsed, static_cast<unsigned>(length))) {
         return std::nullopt;
     }
     BanRequest request;
@@ -99,14 +103,58 @@ ClusterOutcome ClusterApplier::apply(const ClusterEntry& entry, std::int64_t now
             why = "bad address or prefix";
             return ClusterOutcome::Malformed;
         }
+        if (!lifts_.unban(now)) {
+            why = "over the ceiling on unbans from the stream: the ban stays";
+            return ClusterOutcome::LiftOverRate;
+        }
+        std::erase_if(deferred_,
+                      [&](const DeferredBan& kept) { return kept.request.key == request->key; });
         bool was = table_.unban(request->key, now);
         if (!helper_.withdraw(*request, why)) {
             return ClusterOutcome::Failed;
         }
         return was ? ClusterOutcome::Applied : ClusterOutcome::Unchanged;
     }
+    if (!lifts_.flush(now)) {
+        why = "a flush from the stream within a minute of the last one: the bans stay";
+        return ClusterOutcome::LiftOverRate;
+    }
+    deferred_.clear();
     lift_all_bans(table_, now);
     return helper_.withdraw_all(why) ? ClusterOutcome::Applied : ClusterOutcome::Failed;
+}
+
+HelperVerdict ClusterApplier::place(DeferredBan& ban, std::int64_t now, std::string& why) {
+    ban.request.seconds = static_cast<std::uint32_t>(ban.until - now);
+    if (!ban_tokens_.take(now)) {
+        why = "over the stream's share of the ban rate ceiling";
+        return HelperVerdict::OverRate;
+    }
+    // The kernel first: it is where the helper's rate ceiling is taken.
+    HelperVerdict verdict = helper_.ban_now(ban.request, now, why);
+    if (verdict == HelperVerdict::Added || verdict == HelperVerdict::Failed) {
+        table_.ban(ban.request.key, now, ban.until, ban.reason);  // Failed: the reconcile retries
+    }
+    return verdict;
+}
+
+std::size_t ClusterApplier::retry_deferred(std::int64_t now) {
+    std::size_t placed = 0;
+    while (!deferred_.empty()) {
+        DeferredBan& kept = deferred_.front();
+        if (kept.until > now && table_.banned(kept.request.key, now)) {
+            table_.ban(kept.request.key, now, kept.until, kept.reason);  // extended at most
+        } else if (kept.until > now) {
+            std::string why;
+            HelperVerdict verdict = place(kept, now, why);
+            if (verdict == HelperVerdict::OverRate) {
+                break;  // the rest wait for the next refill, in order
+            }
+            placed += verdict == HelperVerdict::Added || verdict == HelperVerdict::Failed;
+        }
+        deferred_.pop_front();
+    }
+    return placed;
 }
 
 ClusterOutcome ClusterApplier::ban(const ClusterEntry& entry, std::int64_t now, std::string& why) {
@@ -133,13 +181,28 @@ ClusterOutcome ClusterApplier::ban(const ClusterEntry& entry, std::int64_t now, 
         table_.ban(request->key, now, until, *reason);  // extends it if this one ends later
         return ClusterOutcome::Unchanged;
     }
-    // The kernel first: it is where the helper's rate ceiling is taken.
-    bool in_kernel = helper_.ban_now(*request, now, why);
-    if (!in_kernel && why.find("rate ceiling") != std::string::npos) {
+    DeferredBan next{*request, until, *reason};
+    if (deferred_.empty()) {  // else the older ones first (the owner calls retry_deferred)
+        switch (place(next, now, why)) {
+            case HelperVerdict::Added:
+                return ClusterOutcome::Applied;
+            case HelperVerdict::Failed:
+                return ClusterOutcome::Failed;
+            case HelperVerdict::OverRate:
+                break;
+            case HelperVerdict::Protected:
+            case HelperVerdict::Malformed:
+                return ClusterOutcome::Protected;  // judged above already
+        }
+    }
+    if (deferred_.size() >= limits_.deferred_limit) {
+        why = "over the ban rate ceiling, and " + std::to_string(deferred_.size()) +
+              " stream bans wait already";
         return ClusterOutcome::OverRate;
     }
-    table_.ban(request->key, now, until, *reason);
-    return in_kernel ? ClusterOutcome::Applied : ClusterOutcome::Failed;
+    deferred_.push_back(next);
+    why = "over the ban rate ceiling: kept, applied when it allows";
+    return ClusterOutcome::Deferred;
 }
 
 }  // namespace xmlrpcguard

@@ -166,15 +166,22 @@ void ClusterLink::publish(ClusterCommand command) {
     work_.notify_one();
 }
 
-std::vector<ClusterEntry> ClusterLink::take() {
+std::vector<ClusterEntry> ClusterLink::take(std::size_t most) {
     std::uint64_t ignored;
     (void)!read(ready_fd_, &ignored, sizeof ignored);  // first: a later push writes again
     std::vector<ClusterEntry> out;
+    bool more = false;
     {
         std::lock_guard lock(mutex_);
-        out.assign(std::make_move_iterator(incoming_.begin()),
-                   std::make_move_iterator(incoming_.end()));
-        incoming_.clear();
+        auto end =
+            incoming_.begin() + static_cast<std::ptrdiff_t>(std::min(most, incoming_.size()));
+        out.assign(std::make_move_iterator(incoming_.begin()), std::make_move_iterator(end));
+        incoming_.erase(incoming_.begin(), end);
+        more = !incoming_.empty();
+    }
+    if (more) {
+        std::uint64_t one = 1;
+        (void)!write(ready_fd_, &one, sizeof one);  // the rest at the next turn
     }
     room_.notify_all();
     return out;

@@ -89,7 +89,9 @@ class ClusterLink {
     void publish(ClusterCommand command);     // never blocks, never dropped
 
     int ready_fd() const noexcept { return ready_fd_; }  // readable: entries to take
-    std::vector<ClusterEntry> take();                    // clears ready_fd
+    // At most `most` entries, oldest first; ready_fd stays readable while more wait, so
+    // the loop takes a bounded share per turn and serves the channel in between.
+    std::vector<ClusterEntry> take(std::size_t most = SIZE_MAX);
 
     bool connected() const noexcept { return writer_up_ && reader_up_; }
 

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "xmlrpcguard/ban_key.hpp"
 #include "xmlrpcguard/durations.hpp"
 
 namespace xmlrpcguard {
@@ -24,9 +25,9 @@ bool stream_id(std::string_view id) {
            digits(id.substr(dash + 1));
 }
 
-void add(GuardCounters* counters, Counter which) {
-    if (counters) {
-        counters->add(which);
+void add(GuardCounters* counters, Counter which, std::uint64_t n = 1) {
+    if (counters && n) {
+        counters->add(which, n);
     }
 }
 
@@ -38,7 +39,8 @@ ClusterNode::ClusterNode(ClusterNodeSettings settings, WindowTable table, BanHel
       helper_(helper),
       counters_(counters),
       events_(events),
-      applier_(table, helper, settings_.link.node),
+      applier_(table, helper, settings_.link.node, settings_.limits),
+      admission_(settings_.reports),
       saved_at_(std::chrono::steady_clock::now()) {
     last_id_ = settings_.link.resume_from;
     link_ = std::make_unique<ClusterLink>(settings_.link, counters_, events_);
@@ -49,27 +51,31 @@ ClusterNode::~ClusterNode() {
     save_resume();
 }
 
-bool ClusterNode::on_datagram(std::span<const std::byte> datagram, std::int64_t) {
+bool ClusterNode::on_datagram(std::span<const std::byte> datagram, std::int64_t now) {
     if (!looks_like_offence(datagram)) {
         return false;
     }
-    auto report = decode_offence(datagram);
-    if (!report) {
-        events_.report_refused("malformed");
+    OffenceReport report;
+    ReportVerdict verdict = admission_.judge(datagram, helper_, now, report);
+    if (verdict == ReportVerdict::Accepted) {
+        link_->offer(report);
         return true;
     }
-    BanRequest request{report->key, report->prefix, report->bantime};
-    if (helper_.is_protected(request)) {
-        events_.report_refused("a protected address");
-        return true;
-    }
-    link_->offer(*report);
+    add(counters_, verdict == ReportVerdict::OverRate ? Counter::ClusterReportsOverRate
+                                                      : Counter::ClusterReportsRefused);
+    events_.report_refused(to_string(verdict));
     return true;
 }
 
+bool ClusterNode::on_tick(std::int64_t now) {
+    std::size_t placed = applier_.retry_deferred(now);
+    add(counters_, Counter::ClusterEntriesApplied, placed);
+    return placed > 0;
+}
+
 bool ClusterNode::on_ready(std::int64_t now) {
-    bool changed = false;
-    for (const ClusterEntry& entry : link_->take()) {
+    bool changed = on_tick(now);  // bans kept over the ceiling go before newer ones
+    for (const ClusterEntry& entry : link_->take(settings_.entries_per_turn)) {
         std::string why;
         ClusterOutcome outcome = applier_.apply(entry, now, why);
         switch (outcome) {
@@ -82,6 +88,12 @@ bool ClusterNode::on_ready(std::int64_t now) {
             case ClusterOutcome::Protected:
             case ClusterOutcome::OverRate:
                 add(counters_, Counter::ClusterEntriesRefused);
+                break;
+            case ClusterOutcome::Deferred:
+                add(counters_, Counter::ClusterBansDeferred);
+                break;
+            case ClusterOutcome::LiftOverRate:
+                add(counters_, Counter::ClusterLiftsRefused);
                 break;
             default:
                 break;
@@ -115,10 +127,9 @@ void ClusterNode::on_command(const ControlCommand& command, std::string_view ans
     if (!parsed) {
         return;
     }
-    unsigned prefix = settings_.ipv6_prefix;
-    Address key = parsed->offender_key(prefix);
-    out.address = key.to_string();
-    out.prefix = key.is_ipv4() ? 32 : prefix;
+    BanRequest key = offender_ban(*parsed, helper_.ipv6_prefix(), 0);  // as ControlService did
+    out.address = key.key.to_string();
+    out.prefix = key.prefix;
     if (command.verb == Verb::Unban) {
         out.op = ClusterCommand::Op::Unban;
     } else {

@@ -14,6 +14,7 @@
 #include "cluster_apply.hpp"
 #include "cluster_link.hpp"
 #include "helper_loop.hpp"
+#include "offence_admission.hpp"
 #include "xmlrpcguard/guard_counters.hpp"
 
 namespace xmlrpcguard {
@@ -32,8 +33,14 @@ struct ClusterNodeSettings {
     // Where the last entry applied is kept (empty: nowhere). The owner reads it back
     // with load_resume() into link.resume_from before it makes the node.
     std::string resume_file;
-    unsigned ipv6_prefix = 64;
     std::uint32_t default_bantime = 86400;  // an operator's ban without a duration
+    // Which children's reports go to Redis (the rules of the reporting vhosts), how fast.
+    OffenceAdmissionSettings reports;
+    // The ceilings on what the stream may do here (lifts; bans kept over the rate).
+    ClusterApplierLimits limits;
+    // Stream entries judged per turn of the loop: the channel and the control clients
+    // are served between two shares, however much Redis sends.
+    std::size_t entries_per_turn = 256;
 };
 
 class ClusterNode final : public HelperExtension {
@@ -47,6 +54,7 @@ class ClusterNode final : public HelperExtension {
     bool on_ready(std::int64_t now) override;
     void on_command(const ControlCommand& command, std::string_view answer,
                     std::int64_t now) override;
+    bool on_tick(std::int64_t now) override;
 
     void save_resume();
 
@@ -62,6 +70,7 @@ class ClusterNode final : public HelperExtension {
     GuardCounters* counters_;
     ClusterNodeEvents& events_;
     ClusterApplier applier_;
+    OffenceAdmission admission_;
     std::string last_id_;
     bool unsaved_ = false;
     std::chrono::steady_clock::time_point saved_at_;

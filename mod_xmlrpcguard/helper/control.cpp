@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "lift_bans.hpp"
+#include "xmlrpcguard/ban_key.hpp"
 #include "xmlrpcguard/durations.hpp"
 #include "xmlrpcguard/status_report.hpp"
 
@@ -27,14 +28,6 @@ std::vector<std::string_view> words_of(std::string_view line) {
 
 std::string error(std::string_view why) {
     return "error: " + std::string(why) + "\n";
-}
-
-BanRequest request_for(const Address& key, unsigned ipv6_prefix, std::uint32_t seconds) {
-    BanRequest request;
-    request.key = key;
-    request.prefix = static_cast<std::uint8_t>(key.is_ipv4() ? 32 : ipv6_prefix);
-    request.seconds = seconds;
-    return request;
 }
 
 constexpr std::string_view kUsage = "try: status, list, ban ADDR [DURATION], unban ADDR, flush";
@@ -207,7 +200,7 @@ std::string ControlService::ban(std::string_view address, std::string_view durat
     }
     unsigned prefix = helper_.ipv6_prefix();
     Address key = parsed->offender_key(prefix);
-    BanRequest request = request_for(key, prefix, seconds);
+    BanRequest request = offender_ban(key, prefix, seconds);
     std::string why;
     if (helper_.is_protected(request)) {
         return error(
@@ -215,7 +208,7 @@ std::string ControlService::ban(std::string_view address, std::string_view durat
             "banned");
     }
     table_.ban(key, now, now + seconds, BanReason::Manual);
-    if (!helper_.ban_now(request, now, why)) {
+    if (helper_.ban_now(request, now, why) != HelperVerdict::Added) {
         return error("banned in httpd, but not in the kernel: " + why);
     }
     return "ok banned " + key_text(key, prefix) + " until " + utc_time(now + seconds) + "\n";
@@ -238,7 +231,7 @@ std::string ControlService::unban(std::string_view address, std::int64_t now) {
     bool was_banned = table_.banned(key, now);
     table_.unban(key, now);
     std::string why;
-    if (!helper_.withdraw(request_for(key, prefix, 0), why)) {
+    if (!helper_.withdraw(offender_ban(key, prefix, 0), why)) {
         return error("unbanned in httpd, but the kernel refused: " + why);
     }
     return "ok " + std::string(was_banned ? "unbanned " : "was not banned: ") +

@@ -98,6 +98,9 @@ void HelperLoop::turn(std::chrono::milliseconds longest_wait) {
     });
     if (table_ && now >= next_reconcile_) {
         next_reconcile_ = now + settings_.reconcile_every;
+        if (extension_) {
+            changed_ = extension_->on_tick(wall_seconds_()) || changed_;
+        }
         std::string error;
         auto done = helper_.reconcile(*table_, wall_seconds_(), error);
         changed_ = changed_ || done.added > 0;

@@ -49,6 +49,12 @@ class HelperExtension {
     virtual bool on_ready(std::int64_t now) = 0;
     virtual void on_command(const ControlCommand& command, std::string_view answer,
                             std::int64_t now) = 0;
+    // Once a second, with the reconcile: work the extension keeps for later (bans
+    // deferred by the rate ceiling). True when it changed the bans.
+    virtual bool on_tick(std::int64_t now) {
+        (void)now;
+        return false;
+    }
 
   protected:
     ~HelperExtension() = default;

@@ -27,6 +27,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "cluster_node.hpp"
 #include "config.hpp"
@@ -38,6 +39,7 @@
 #include "state_file.hpp"
 #include "table_shm.hpp"
 #include "xmlrpcguard/ban_helper.hpp"
+#include "xmlrpcguard/ban_key.hpp"
 #include "xmlrpcguard/control.hpp"
 #include "xmlrpcguard/ipset_sink.hpp"
 #include "xmlrpcguard/prefix_ban_helper.hpp"
@@ -355,6 +357,9 @@ class ClusterLog final : public ClusterNodeEvents {
     }
     void entry(const ClusterEntry& entry, ClusterOutcome outcome, std::string_view why) override {
         std::string text = describe(entry);
+        if (lift_or_kept(entry, outcome, text, why)) {
+            return;
+        }
         if (outcome == ClusterOutcome::Applied || outcome == ClusterOutcome::Unchanged ||
             outcome == ClusterOutcome::Expired || outcome == ClusterOutcome::Skipped) {
             ap_log_error(APLOG_MARK, outcome == ClusterOutcome::Applied ? APLOG_INFO : APLOG_DEBUG,
@@ -374,6 +379,32 @@ class ClusterLog final : public ClusterNodeEvents {
     }
 
   private:
+    // Said above info, so that they are seen with the usual LogLevel: an unban or flush
+    // from Redis applied (XRG0411) or refused by the ceiling on lifts (XRG0409), and a
+    // ban kept over the ban rate ceiling (XRG0410).
+    bool lift_or_kept(const ClusterEntry& entry, ClusterOutcome outcome, const std::string& text,
+                      std::string_view why) {
+        bool lift = entry.field("op") != "ban";
+        if (outcome == ClusterOutcome::LiftOverRate || outcome == ClusterOutcome::Deferred) {
+            bool kept = outcome == ClusterOutcome::Deferred;
+            std::uint64_t& seen = kept ? deferred_ : lifts_refused_;
+            if (worth_logging(seen)) {
+                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s_,
+                             "%s: %s (%.*s; %" APR_UINT64_T_FMT " so far)",
+                             kept ? "XRG0410: cluster: stream ban kept for later"
+                                  : "XRG0409: cluster: lift from the stream refused",
+                             text.c_str(), static_cast<int>(why.size()), why.data(), seen);
+            }
+            return true;
+        }
+        if (lift && outcome == ClusterOutcome::Applied) {
+            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s_,
+                         "XRG0411: cluster: bans lifted by a stream entry: %s", text.c_str());
+            return true;
+        }
+        return false;
+    }
+
     // The entry's fields, escaped: they come from Redis, which anyone with its password
     // may write.
     static std::string describe(const ClusterEntry& entry) {
@@ -397,7 +428,27 @@ class ClusterLog final : public ClusterNodeEvents {
     server_rec* s_;
     std::string where_;
     std::uint64_t refused_ = 0, reports_ = 0;
+    std::uint64_t lifts_refused_ = 0, deferred_ = 0;
 };
+
+// The rules the children of a reporting vhost put in their offence reports
+// (exchange.cpp, report_to_cluster): the only ones the helper passes on to Redis.
+std::vector<OffenceRule> reporting_rules(server_rec* main_server) {
+    std::vector<OffenceRule> rules;
+    for (server_rec* s = main_server; s; s = s->next) {
+        const ServerConfig& c = config_of(s);
+        if (c.mode != GuardMode::On || c.kernel_ban == 0) {
+            continue;
+        }
+        OffenceRule rule{c.rule().findtime, c.rule().maxretry,
+                         static_cast<std::uint32_t>(c.bantime),
+                         static_cast<unsigned>(c.ipv6_prefix)};
+        if (std::find(rules.begin(), rules.end(), rule) == rules.end()) {
+            rules.push_back(rule);
+        }
+    }
+    return rules;
+}
 
 // The longest XmlRpcGuardBanTime (or BanTimeMax, with the increment) of any server:
 // a node with no stream position reads back that far, so that no running ban is missed.
@@ -467,8 +518,8 @@ std::unique_ptr<ClusterNode> start_cluster(server_rec* s, WindowTable table, Ban
     if (config.state_file && *config.state_file) {
         settings.resume_file = std::string(config.state_file) + ".cluster";
     }
-    settings.ipv6_prefix = static_cast<unsigned>(config.ipv6_prefix);
     settings.default_bantime = static_cast<std::uint32_t>(config.bantime);
+    settings.reports.rules = reporting_rules(s);
     std::string where = endpoint->host + ":" + std::to_string(endpoint->port) + "/" +
                         std::to_string(endpoint->db) + " prefix " + config.cluster_prefix +
                         " as node " + settings.link.node;
@@ -742,7 +793,7 @@ void send_ban(const Address& key, unsigned ipv6_prefix, std::uint32_t seconds) n
     if (g_helper.child_end < 0) {
         return;
     }
-    BanRequest request{key, static_cast<std::uint8_t>(key.is_ipv4() ? 32 : ipv6_prefix), seconds};
+    BanRequest request = offender_ban(key, ipv6_prefix, seconds);
     BanMessage message = encode(request);
     // Full channel or helper between restarts: the table holds the ban, and the
     // helper's next reconcile puts it in the kernel.

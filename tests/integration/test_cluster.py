@@ -17,6 +17,10 @@ the client namespace.
 * xmlrpcguardctl unban and flush on one node lift the bans on every node.
 * A Redis that stops answering (DEBUG SLEEP) stalls no node: each bans on its own
   window meanwhile.
+* A compromised Redis (issue 17): 300 forged unbans in one go lift at most the lift
+  ceiling's burst, the ban after them stays, and the refusals are counted and logged
+  (XRG0409); 1200 forged bans in one go are all applied, those over the rate ceiling
+  kept and applied as it refills (XRG0410, cluster_bans_deferred).
 """
 
 import json
@@ -366,6 +370,61 @@ class ClusterSuite(unittest.TestCase):
         wait_until(lambda: "XRG0402" in httpd.read_error_log(), timeout=10,
                    what="the node to say Redis refused it")
         self.assertNotIn("XRG0401", httpd.read_error_log())
+
+    # -- issue 17: what a compromised Redis may make a node do, bounded and counted --
+    def counters(self, index):
+        return self.report(index)["counters"]
+
+    def forge(self, lua, *args):
+        """Runs `lua` in Redis (KEYS[1] is the stream): many entries appended at once, as
+        whoever holds Redis's password could."""
+        answer = self.fleet.redis_cli("EVAL", lua, "1", PREFIX + "bans", *args)
+        self.assertEqual(answer.returncode, 0, answer.stdout + answer.stderr)
+        self.assertNotIn("ERR", answer.stdout)
+
+    def test_9a_a_flood_of_forged_unbans_cannot_lift_every_ban_at_once(self):
+        kept, marker = self.new_address(), self.new_address()
+        until = str(int(time.time()) + 300)
+        self.fleet.redis_cli("XADD", PREFIX + "bans", "*", "op", "ban", "node", "forger", "addr", kept,
+                             "prefix", "32", "until", until, "reason", "manual")
+        wait_until(lambda: self.banned_everywhere(kept), timeout=10, what="the forged ban applied")
+        # 300 unbans, then one of `kept`, then a ban of `marker`: once the marker is held
+        # everywhere, every node has judged the unbans before it.
+        self.forge("""
+for i = 1, 300 do
+  redis.call('XADD', KEYS[1], '*', 'op', 'unban', 'node', 'forger', 'addr',
+             '198.18.250.' .. (i % 250), 'prefix', '32')
+end
+redis.call('XADD', KEYS[1], '*', 'op', 'unban', 'node', 'forger', 'addr', ARGV[1], 'prefix', '32')
+redis.call('XADD', KEYS[1], '*', 'op', 'ban', 'node', 'forger', 'addr', ARGV[2], 'prefix', '32',
+           'until', ARGV[3], 'reason', 'manual')
+return 0""", kept, marker, until)
+        wait_until(lambda: self.banned_everywhere(marker), timeout=15, what="the marker entry applied")
+        for i in range(3):
+            self.assertTrue(self.denied(i, kept) and self.fleet.in_set(i, kept),
+                            f"node {i}: the ban was lifted by the 301st unban in a second")
+            self.assertGreaterEqual(self.counters(i)["cluster_lifts_refused"], 150)
+            self.assertIn("XRG0409", self.log(i))
+            metrics = self.client.get(STATUS + "?metrics", self.viewer, VHOST, port=PORTS[i])["body"]
+            self.assertRegex(metrics, r'xmlrpcguard_cluster_entries_total\{result="lift_refused"\} [1-9]')
+
+    def test_9b_forged_bans_over_the_rate_ceiling_are_kept_and_applied_later(self):
+        # The stream's share of the helper's ceiling is 1000 at once, then 100 a second:
+        # 1200 stream bans in one go leave 200 over it, which used to be dropped.
+        until = str(int(time.time()) + 120)
+        self.forge("""
+for i = 0, 1199 do
+  redis.call('XADD', KEYS[1], '*', 'op', 'ban', 'node', 'forger', 'addr',
+             '198.18.' .. (100 + math.floor(i / 256)) .. '.' .. (i % 256), 'prefix', '32',
+             'until', ARGV[1], 'reason', 'manual')
+end
+return 0""", until)
+        last = [f"198.18.{100 + i // 256}.{i % 256}" for i in range(1190, 1200)]
+        for i in range(3):
+            wait_until(lambda: all(self.fleet.in_set(i, a) for a in last), timeout=20,
+                       what=f"node {i} to apply the bans kept over the ceiling")
+            self.assertGreater(self.counters(i)["cluster_bans_deferred"], 0)
+            self.assertIn("XRG0410", self.log(i))
 
 
 if __name__ == "__main__":
