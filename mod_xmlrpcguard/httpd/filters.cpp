@@ -66,6 +66,7 @@ bool consumes_data(ap_input_mode_t mode) {
 apr_status_t tee_request_body(ap_filter_t* f, apr_bucket_brigade* bb, ap_input_mode_t mode,
                               apr_read_type_e block, apr_off_t readbytes) noexcept {
     auto* exchange = static_cast<GuardedExchange*>(f->ctx);
+    ClockCall call(*exchange);
     if (exchange->users) {
         try {
             if (auto rv = read_for_users(f, *exchange, bb, mode, block, readbytes)) {
@@ -155,12 +156,12 @@ apr_status_t cut_off(ap_filter_t* f, GuardedExchange& exchange, apr_bucket_briga
 }
 
 // The client itself or its prefix (XmlRpcGuardPrefixBan), as post_read_request checks.
-bool banned_now(const GuardedExchange& exchange) {
+bool banned_now(GuardedExchange& exchange) {
     auto table = shared_table();
     if (exchange.config.mode != GuardMode::On || !table) {
         return false;
     }
-    std::int64_t now = now_seconds();
+    std::int64_t now = exchange_now(exchange);
     return table->banned(exchange.key, now) ||
            prefix_denies(nullptr, exchange.config, exchange.key, now);
 }
@@ -320,6 +321,7 @@ apr_status_t observe_answer(ap_filter_t* f, apr_bucket_brigade* bb) {
 
 // Answer -> response scanner (or login marker), passed on at once; verdict at EOS.
 apr_status_t guard_answer(ap_filter_t* f, apr_bucket_brigade* bb) noexcept {
+    ClockCall call(*static_cast<GuardedExchange*>(f->ctx));
     try {
         return observe_answer(f, bb);
     } catch (const std::exception& e) {
