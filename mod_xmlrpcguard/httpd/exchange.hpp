@@ -54,16 +54,22 @@ struct GuardedExchange {
 };
 
 // The clock for this filter call (seconds): read at its first use, then kept until
-// ClockCall ends the call. A check made while the body arrives may so use a reading
-// from before the arrival (the request's, at most the body's transfer time old): a
-// lock or ban is then seen until a little after its end, never less, and one placed
-// meanwhile at once (both are kept by their end time).
+// ClockCall ends the call. The body's first call keeps the request's reading, so a
+// lock check made while the body arrives may use a reading from before the arrival
+// (at most the body's transfer time old): a lock is then seen until a little after
+// its end, never less, and one placed meanwhile at once (locks are kept by their end
+// time). The answer filter reads afresh: what it records is timed by its own reading.
 std::int64_t exchange_now(GuardedExchange& exchange) noexcept;
 
-// One filter call's span: the clock reading lapses when it ends.
+// One filter call's span: the clock reading lapses when it ends (`fresh`: and before
+// it begins).
 class ClockCall {
   public:
-    explicit ClockCall(GuardedExchange& exchange) noexcept : exchange_(exchange) {}
+    ClockCall(GuardedExchange& exchange, bool fresh) noexcept : exchange_(exchange) {
+        if (fresh) {
+            exchange_.clock = 0;
+        }
+    }
     ~ClockCall() { exchange_.clock = 0; }
     ClockCall(const ClockCall&) = delete;
     ClockCall& operator=(const ClockCall&) = delete;

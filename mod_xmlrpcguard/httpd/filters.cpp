@@ -66,7 +66,7 @@ bool consumes_data(ap_input_mode_t mode) {
 apr_status_t tee_request_body(ap_filter_t* f, apr_bucket_brigade* bb, ap_input_mode_t mode,
                               apr_read_type_e block, apr_off_t readbytes) noexcept {
     auto* exchange = static_cast<GuardedExchange*>(f->ctx);
-    ClockCall call(*exchange);
+    ClockCall call(*exchange, false);  // the body's first call: the request's reading
     if (exchange->users) {
         try {
             if (auto rv = read_for_users(f, *exchange, bb, mode, block, readbytes)) {
@@ -378,7 +378,7 @@ apr_status_t observe_answer(ap_filter_t* f, apr_bucket_brigade* bb) {
 
 // Answer -> response scanner (or login marker), passed on at once; verdict at EOS.
 apr_status_t guard_answer(ap_filter_t* f, apr_bucket_brigade* bb) noexcept {
-    ClockCall call(*static_cast<GuardedExchange*>(f->ctx));
+    ClockCall call(*static_cast<GuardedExchange*>(f->ctx), true);
     try {
         return observe_answer(f, bb);
     } catch (const std::exception& e) {
