@@ -32,6 +32,15 @@ std::string php_int_text(std::string_view text) {
     return negative && value != 0 ? "-" + out : out;
 }
 
+// Emptied in place: the texts keep their memory for the next body.
+template <class Slots>
+void clear_slots(Slots& slots) noexcept {
+    for (auto& slot : slots) {
+        slot.present = false;
+        slot.text.clear();
+    }
+}
+
 int index_of_key(std::string_view key) noexcept {
     if (key.size() == 1 && key[0] >= '0' && key[0] <= '2') {
         return key[0] - '0';
@@ -45,7 +54,10 @@ void AuthNameReader::clear() {
     frames_.clear();
     names_.clear();
     first_keys_.clear();
-    top_ = Args();
+    clear_slots(top_.at);
+    clear_slots(top_.inner);
+    top_.count = 0;
+    top_.first_container = false;
     method_.clear();
     calls_top_.clear();
     calls_first_.clear();
@@ -119,7 +131,11 @@ void AuthNameReader::put(Args& args, int index, const Value& value) {
     slot.text.assign(value.scalar ? value.text : std::string_view());
     if (index == 0) {
         args.first_container = !value.scalar;
-        args.inner = value.scalar ? std::array<Slot, kSlots>{} : value.frame->args.at;
+        if (value.scalar) {
+            clear_slots(args.inner);
+        } else {
+            args.inner = value.frame->args.at;
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 #include "xmlrpcguard/user_names.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <utility>
 
@@ -202,7 +203,33 @@ int auth_user_position(std::string_view method) noexcept {
     return -1;
 }
 
+namespace {
+
+// A name that sanitize_user()'s steps before the case fold leave as it is: printable
+// ASCII without white space, tags ('<'), octets ('%') or entities ('&'). Most names
+// are such, and fold to their lower case without the general path's copies.
+bool plain_login(std::string_view name) noexcept {
+    for (char c : name) {
+        if (c <= ' ' || c > '~' || c == '<' || c == '%' || c == '&') {
+            return false;
+        }
+    }
+    return true;
+}
+
+char lower(char c) noexcept {
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
+}
+
+}  // namespace
+
 std::string login_fold(std::string_view name) {
+    name = name.substr(0, std::min(name.size(), kMaxUserName));
+    if (plain_login(name)) {
+        std::string out(name);
+        std::transform(out.begin(), out.end(), out.begin(), lower);
+        return out;
+    }
     std::string text = strip_tags(name.substr(0, std::min(name.size(), kMaxUserName)));
     text = std::string(php_trim(text));
     text = remove_accents(text);
@@ -296,10 +323,18 @@ std::uint64_t siphash24(const NameKey& key, std::span<const unsigned char> bytes
 }
 
 std::uint64_t NameHasher::operator()(std::string_view name) const {
-    std::string folded = login_fold(name);
-    std::uint64_t hash = siphash24(
-        key_, std::span(reinterpret_cast<const unsigned char*>(folded.data()), folded.size()));
-    return hash == 0 ? 1 : hash;
+    auto hash_of = [this](std::string_view folded) {
+        std::uint64_t hash = siphash24(
+            key_, std::span(reinterpret_cast<const unsigned char*>(folded.data()), folded.size()));
+        return hash == 0 ? 1 : hash;
+    };
+    name = name.substr(0, std::min(name.size(), kMaxUserName));
+    if (plain_login(name)) {  // folded on the stack: no allocation per request
+        std::array<char, kMaxUserName> folded;
+        std::transform(name.begin(), name.end(), folded.begin(), lower);
+        return hash_of({folded.data(), name.size()});
+    }
+    return hash_of(login_fold(name));
 }
 
 // ---- wp-login.php's form ---------------------------------------------------------

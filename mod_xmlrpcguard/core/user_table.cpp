@@ -124,10 +124,14 @@ std::pair<UserTable, UserTable::Attach> UserTable::attach(void* base, std::size_
 }
 
 bool UserTable::lock(Stripe* s) const noexcept {
-    timespec deadline{};
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += 1;
-    int rc = pthread_mutex_timedlock(&s->mutex, &deadline);
+    // Uncontended (the usual case): no clock read for a deadline that is not needed.
+    int rc = pthread_mutex_trylock(&s->mutex);
+    if (rc == EBUSY) {
+        timespec deadline{};
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        deadline.tv_sec += 1;
+        rc = pthread_mutex_timedlock(&s->mutex, &deadline);
+    }
     if (rc == EOWNERDEAD) {
         // A holder died: its one record may be half written (data, never geometry).
         pthread_mutex_consistent(&s->mutex);

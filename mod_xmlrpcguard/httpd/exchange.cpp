@@ -32,6 +32,14 @@ std::int64_t now_seconds() noexcept {
     return apr_time_sec(apr_time_now());
 }
 
+std::int64_t exchange_now(GuardedExchange& exchange) noexcept {
+    if (exchange.clock == 0) {
+        exchange.clock = now_seconds();
+        ++exchange.clock_reading;
+    }
+    return exchange.clock;
+}
+
 std::optional<Endpoint> guarded_endpoint(request_rec* r, const ServerConfig& config) {
     if (!r->uri || r->uri[0] != '/') {
         return std::nullopt;
@@ -163,7 +171,7 @@ bool conclude(GuardedExchange& exchange) {
     count(Counter::PingbackErrors, verdict.offences[OffenceKind::PingbackError]);
     count(Counter::LoginFailures, verdict.offences[OffenceKind::LoginFailure]);
     const ServerConfig& config = exchange.config;
-    std::int64_t now = now_seconds();
+    std::int64_t now = exchange_now(exchange);
     if (config.mode == GuardMode::On && prefix_denies(nullptr, config, exchange.key, now)) {
         return true;  // its prefix was banned meanwhile: nothing more to count
     }

@@ -47,6 +47,35 @@ struct GuardedExchange {
     // connection: its packets reach us from the proxy, so its ban stays in httpd.
     bool forwarded = false;
     UserExchange* users = nullptr;  // the user names it names (user_guard.hpp); null: not read
+    // The clock, read at most once per filter call (exchange_now); the body's first call
+    // keeps post_read_request's reading. 0: not read in this call yet.
+    std::int64_t clock = 0;
+    unsigned clock_reading = 0;  // counts the readings: a decision made on one stays valid
+};
+
+// The clock for this filter call (seconds): read at its first use, then kept until
+// ClockCall ends the call. The body's first call keeps the request's reading, so a
+// lock check made while the body arrives may use a reading from before the arrival
+// (at most the body's transfer time old): a lock is then seen until a little after
+// its end, never less, and one placed meanwhile at once (locks are kept by their end
+// time). The answer filter reads afresh: what it records is timed by its own reading.
+std::int64_t exchange_now(GuardedExchange& exchange) noexcept;
+
+// One filter call's span: the clock reading lapses when it ends (`fresh`: and before
+// it begins).
+class ClockCall {
+  public:
+    ClockCall(GuardedExchange& exchange, bool fresh) noexcept : exchange_(exchange) {
+        if (fresh) {
+            exchange_.clock = 0;
+        }
+    }
+    ~ClockCall() { exchange_.clock = 0; }
+    ClockCall(const ClockCall&) = delete;
+    ClockCall& operator=(const ClockCall&) = delete;
+
+  private:
+    GuardedExchange& exchange_;
 };
 
 // Request rec -> the script the request runs is a guarded one? Checks the first

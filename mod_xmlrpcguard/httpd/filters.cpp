@@ -66,6 +66,7 @@ bool consumes_data(ap_input_mode_t mode) {
 apr_status_t tee_request_body(ap_filter_t* f, apr_bucket_brigade* bb, ap_input_mode_t mode,
                               apr_read_type_e block, apr_off_t readbytes) noexcept {
     auto* exchange = static_cast<GuardedExchange*>(f->ctx);
+    ClockCall call(*exchange, false);  // the body's first call: the request's reading
     if (exchange->users) {
         try {
             if (auto rv = read_for_users(f, *exchange, bb, mode, block, readbytes)) {
@@ -155,12 +156,12 @@ apr_status_t cut_off(ap_filter_t* f, GuardedExchange& exchange, apr_bucket_briga
 }
 
 // The client itself or its prefix (XmlRpcGuardPrefixBan), as post_read_request checks.
-bool banned_now(const GuardedExchange& exchange) {
+bool banned_now(GuardedExchange& exchange) {
     auto table = shared_table();
     if (exchange.config.mode != GuardMode::On || !table) {
         return false;
     }
-    std::int64_t now = now_seconds();
+    std::int64_t now = exchange_now(exchange);
     return table->banned(exchange.key, now) ||
            prefix_denies(nullptr, exchange.config, exchange.key, now);
 }
@@ -226,8 +227,66 @@ void feed_answer(GuardedExchange& exchange, std::span<const char> bytes) {
 // core output filter holds such an answer until the end of the request anyway (which
 // is what the cut-off relies on); an HTTP/2 stream sends each DATA frame at once, and
 // a client banned while its answer was under way read its result.
+constexpr apr_size_t kHoldAtMost = 64 * 1024;
+
+// The usual HTTP/1.1 brigade (the whole answer of a small handler, or a part of one
+// whose buckets are in memory): observed where it lies and passed on as it came, without
+// a brigade of our own. Stops at the first bucket a non-blocking read cannot have, or
+// past kHoldAtMost (a file bucket read grows the brigade); what it observed goes to
+// `exchange.ready` and stream_observed() goes on from that bucket. Nullopt: go on.
+std::optional<apr_status_t> pass_observed_in_place(ap_filter_t* f, GuardedExchange& exchange,
+                                                   apr_bucket_brigade* bb) {
+    apr_size_t observed = 0;
+    for (apr_bucket* b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb);
+         b = APR_BUCKET_NEXT(b)) {
+        if (APR_BUCKET_IS_EOS(b)) {
+            if (conclude(exchange)) {
+                return exchange.answer_passed ? cut_off(f, exchange, bb)
+                                              : replace_with_forbidden(f, exchange, bb);
+            }
+            break;
+        }
+        if (APR_BUCKET_IS_METADATA(b)) {
+            continue;
+        }
+        const char* data = nullptr;
+        apr_size_t length = 0;
+        apr_status_t rv = observed >= kHoldAtMost
+                              ? APR_EAGAIN
+                              : apr_bucket_read(b, &data, &length, APR_NONBLOCK_READ);
+        if (APR_STATUS_IS_EAGAIN(rv)) {
+            // From here on bucket by bucket; the observed ones go first.
+            if (!exchange.ready) {
+                exchange.ready = apr_brigade_create(f->r->pool, f->c->bucket_alloc);
+            }
+            while (APR_BRIGADE_FIRST(bb) != b) {
+                apr_bucket* seen = APR_BRIGADE_FIRST(bb);
+                APR_BUCKET_REMOVE(seen);
+                APR_BRIGADE_INSERT_TAIL(exchange.ready, seen);
+            }
+            exchange.ready_bytes = observed;
+            return std::nullopt;
+        }
+        if (rv != APR_SUCCESS) {
+            throw std::runtime_error("cannot read a bucket of the answer");
+        }
+        feed_answer(exchange, std::span<const char>(data, length));
+        observed += length;
+    }
+    if (APR_BRIGADE_EMPTY(bb)) {
+        return APR_SUCCESS;
+    }
+    exchange.answer_passed = true;
+    return ap_pass_brigade(f->next, bb);
+}
+
 apr_status_t stream_observed(ap_filter_t* f, GuardedExchange& exchange, apr_bucket_brigade* bb) {
-    constexpr apr_size_t kHoldAtMost = 64 * 1024;
+    bool http2_stream = f->c->master != nullptr;
+    if (!http2_stream && (!exchange.ready || APR_BRIGADE_EMPTY(exchange.ready))) {
+        if (auto rv = pass_observed_in_place(f, exchange, bb)) {
+            return *rv;
+        }
+    }
     if (!exchange.ready) {
         exchange.ready = apr_brigade_create(f->r->pool, f->c->bucket_alloc);
     }
@@ -275,7 +334,6 @@ apr_status_t stream_observed(ap_filter_t* f, GuardedExchange& exchange, apr_buck
             }
         }
     }
-    bool http2_stream = f->c->master != nullptr;
     return http2_stream ? APR_SUCCESS : pass_ready(f, exchange);
 }
 
@@ -320,6 +378,7 @@ apr_status_t observe_answer(ap_filter_t* f, apr_bucket_brigade* bb) {
 
 // Answer -> response scanner (or login marker), passed on at once; verdict at EOS.
 apr_status_t guard_answer(ap_filter_t* f, apr_bucket_brigade* bb) noexcept {
+    ClockCall call(*static_cast<GuardedExchange*>(f->ctx), true);
     try {
         return observe_answer(f, bb);
     } catch (const std::exception& e) {

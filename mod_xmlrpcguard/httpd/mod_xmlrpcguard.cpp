@@ -116,6 +116,8 @@ int guard_request(request_rec* r) {
     if (auto endpoint = guarded_endpoint(r, config)) {
         auto* exchange = pool_new<GuardedExchange>(r->pool, r, *endpoint, key, config);
         exchange->forwarded = forwarded_client(r);
+        exchange->clock = now;  // the body's first filter call goes on with this reading
+        exchange->clock_reading = 1;
         begin_user_exchange(r, *exchange, now);
         add_filters(r, exchange);
     }

@@ -4,6 +4,8 @@
 #include <http_log.h>
 
 #include <atomic>
+#include <memory>
+#include <mutex>
 #include <string>
 
 #include "helper_process.hpp"
@@ -24,10 +26,27 @@ const char* text_of(request_rec* r, const Cidr& prefix) {
     return apr_pstrdup(r->pool, prefix.to_string().c_str());
 }
 
-// Loopback, the server's own addresses (read now: a prefix is due rarely) and the
-// vhost's XmlRpcGuardIgnoreIP, which holds the server's list too.
-AddressSet protected_set(const ServerConfig& config) {
-    AddressSet set = AddressSet::local_addresses();
+// The server's own addresses, read at most once per kLocalAddressesFor seconds in this
+// child: a spared or DetectOnly prefix stays due while its members offend, and every
+// such answer asks. An address added to an interface is protected within that time.
+constexpr std::int64_t kLocalAddressesFor = 5;
+
+std::shared_ptr<const AddressSet> local_addresses(std::int64_t now) {
+    static std::mutex mutex;
+    static std::shared_ptr<const AddressSet> cached;
+    static std::int64_t read_at = 0;
+    std::lock_guard<std::mutex> hold(mutex);
+    if (!cached || now < read_at || now - read_at >= kLocalAddressesFor) {
+        cached = std::make_shared<const AddressSet>(AddressSet::local_addresses());
+        read_at = now;
+    }
+    return cached;
+}
+
+// Loopback, the server's own addresses and the vhost's XmlRpcGuardIgnoreIP, which
+// holds the server's list too.
+AddressSet protected_set(const ServerConfig& config, std::int64_t now) {
+    AddressSet set = *local_addresses(now);
     set.add_all(AddressSet::loopback());
     const auto* blocks = reinterpret_cast<const Cidr*>(config.ignore->elts);
     for (int i = 0; i < config.ignore->nelts; ++i) {
@@ -97,7 +116,7 @@ bool conclude_prefix(GuardedExchange& exchange, std::uint32_t offences, bool mem
     // Spared and DetectOnly prefixes stay due while their members offend: said once, when
     // they became due. (A ban that failed is tried again at the next due note.)
     std::string block;
-    if (covers_protected(note.prefix, protected_set(config), block)) {
+    if (covers_protected(note.prefix, protected_set(config, now), block)) {
         if (!note.first_due) {
             return false;
         }

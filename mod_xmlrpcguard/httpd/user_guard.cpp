@@ -80,6 +80,7 @@ bool alarm_on(request_rec* r, UserTable& table, std::size_t vhost, const UserCon
 struct Check {
     bool block = false;
     const char* why = "";
+    std::uint64_t key = 0;  // the name's hash
 };
 
 Check check_name(GuardedExchange& exchange, UserTable& table, const NameHasher& hash,
@@ -95,11 +96,25 @@ Check check_name(GuardedExchange& exchange, UserTable& table, const NameHasher& 
     if (table.trusted(users.vhost, key, exchange.key, now)) {
         return {};
     }
-    return {true, locked ? "name_locked" : "alarm"};
+    return {true, locked ? "name_locked" : "alarm", key};
 }
 
 bool urlencoded(const request_rec* r);
 void withhold_unread_form(request_rec* r, GuardedExchange& exchange);
+
+// A name locked in the vhost or the alarm on: one atomic load and the alarm's few, no
+// lookup; decided once per clock reading (exchange_now), which both checks of a filter
+// call share.
+bool protecting(request_rec* r, GuardedExchange& exchange, UserTable& table) {
+    UserExchange& users = *exchange.users;
+    std::int64_t now = exchange_now(exchange);
+    if (users.protecting_reading != exchange.clock_reading) {
+        users.protecting = table.any_lock(users.vhost, now) ||
+                           alarm_on(r, table, users.vhost, *exchange.config.users, now);
+        users.protecting_reading = exchange.clock_reading;
+    }
+    return users.protecting;
+}
 
 }  // namespace
 
@@ -155,19 +170,14 @@ bool withhold_locked_attempt(ap_filter_t* f, GuardedExchange& exchange, apr_buck
     } else {
         return false;
     }
-    std::int64_t now = now_seconds();
-    const UserConfig& config = *exchange.config.users;
-    // Nothing locked and no alarm: one atomic load and the alarm's few, no lookup.
-    bool protecting =
-        table->any_lock(users.vhost, now) || alarm_on(f->r, *table, users.vhost, config, now);
-    if (!protecting || users.trusted_ip) {
+    if (users.trusted_ip || !protecting(f->r, exchange, *table)) {
         if (candidates) {
             users.checked = candidates->size();
         }
         return false;
     }
     auto blocked = [&](std::string_view name) -> bool {
-        Check check = check_name(exchange, *table, *hash, name, now);
+        Check check = check_name(exchange, *table, *hash, name, exchange_now(exchange));
         if (!check.block) {
             return false;
         }
@@ -178,7 +188,7 @@ bool withhold_locked_attempt(ap_filter_t* f, GuardedExchange& exchange, apr_buck
                           : "0306: detect-only: would answer, no password checked:",
                       f->r->useragent_ip,
                       f->r->server->server_hostname ? f->r->server->server_hostname : "-",
-                      shown(f->r, name), hash_text(f->r, (*hash)(name)), check.why);
+                      shown(f->r, name), hash_text(f->r, check.key), check.why);
         if (act) {
             users.withheld_name.assign(name);
         }
@@ -322,10 +332,7 @@ std::optional<apr_status_t> read_for_users(ap_filter_t* f, GuardedExchange& exch
     }
     users.read_ahead = true;
     auto table = shared_user_table();
-    std::int64_t now = now_seconds();
-    if (!table || users.trusted_ip ||
-        !(table->any_lock(users.vhost, now) ||
-          alarm_on(f->r, *table, users.vhost, *exchange.config.users, now))) {
+    if (!table || users.trusted_ip || !protecting(f->r, exchange, *table)) {
         return std::nullopt;
     }
     apr_status_t status = APR_SUCCESS;
@@ -462,7 +469,7 @@ void conclude(GuardedExchange& exchange, const Offences& offences) {
         return;
     }
     const UserConfig& config = *exchange.config.users;
-    std::int64_t now = now_seconds();
+    std::int64_t now = exchange_now(exchange);
     // The rate counts failed requests: each checked at most one password (WordPress
     // 4.4 and later stop a multicall's checks at its first failure).
     if (offences[OffenceKind::AuthFailure] + offences[OffenceKind::LoginFailure] > 0) {

@@ -32,6 +32,8 @@ struct UserExchange {
     bool answered = false;               // the answer was replaced by the guard's own
     bool read_ahead = false;             // the first read of the body has been decided
     apr_bucket_brigade* held = nullptr;  // read ahead, fed and checked, not yet handed up
+    bool protecting = false;             // a name locked or the alarm on, as of
+    unsigned protecting_reading = 0;     // this clock reading (GuardedExchange::clock_reading)
 };
 
 // At post_read_request for a guarded POST, with the request's clock reading: sets

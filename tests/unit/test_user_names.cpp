@@ -3,7 +3,9 @@
 #define BOOST_TEST_MODULE user_names
 #include <boost/test/unit_test.hpp>
 
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "xmlrpcguard/user_names.hpp"
@@ -89,6 +91,42 @@ BOOST_AUTO_TEST_CASE(siphash_reference_vectors) {
     BOOST_TEST(hash("admin") != hash("admin2"));
     NameHasher other(NameKey{1, 2});
     BOOST_TEST(other("admin") != hash("admin"));
+}
+
+// A plain name (printable ASCII without white space, '<', '%' or '&') takes a short
+// path: it must fold and hash exactly as the general one, also at the length cap.
+BOOST_AUTO_TEST_CASE(plain_names_fold_and_hash_as_any_other) {
+    NameKey key{0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL};
+    NameHasher hash(key);
+    auto hash_of_fold = [&](std::string_view name) {
+        std::string folded = login_fold(name);
+        std::uint64_t h = siphash24(
+            key, std::span(reinterpret_cast<const unsigned char*>(folded.data()), folded.size()));
+        return h == 0 ? 1 : h;
+    };
+    std::string long_name(kMaxUserName + 20, 'Q');
+    const std::string_view names[] = {"Admin",
+                                      "a.b-c_d@Example.ORG",
+                                      "x>y",
+                                      "{}[]~!",
+                                      "\"",
+                                      "ad min",
+                                      "Ad%41min",
+                                      "ad&amp;min",
+                                      "ad<b>min",
+                                      "\xC3\x84"
+                                      "dmin",
+                                      " admin",
+                                      "admin\x0B",
+                                      "\x7F",
+                                      long_name};
+    for (std::string_view name : names) {
+        BOOST_TEST(hash(name) == hash_of_fold(name), name);
+    }
+    BOOST_TEST(login_fold("a.B-c_D@Example.ORG") == "a.b-c_d@example.org");
+    BOOST_TEST(login_fold("x>Y") == "x>y");
+    BOOST_TEST(login_fold(long_name) == std::string(kMaxUserName, 'q'));
+    BOOST_TEST(hash(long_name) == hash(std::string(kMaxUserName, 'q')));
 }
 
 BOOST_AUTO_TEST_CASE(form_log_as_php_parses_it) {
