@@ -106,6 +106,16 @@ std::string_view TagText::trimmed() const noexcept {
     return text;
 }
 
+void TagText::trimmed_key(std::string& out) const {
+    out.assign(trimmed());
+    if (!fits()) {
+        std::uint64_t identity = trimmed_identity();
+        out.push_back('\0');
+        out.append(reinterpret_cast<const char*>(&identity), sizeof identity);
+        out.append(reinterpret_cast<const char*>(&overflow_length_), sizeof overflow_length_);
+    }
+}
+
 std::string_view TagText::exact(std::size_t bytes, std::string& scratch) const {
     if (leading_.empty()) {
         return at_most(kept_, bytes);
@@ -194,8 +204,9 @@ void XmlRpcReader::on_close(std::string_view name) {
         }
     } else if (name == "name") {
         if (names_.size() < kMaxNames) {
-            names_.push_back(
-                {text_.trimmed_identity(), text_.fits() && text_.trimmed() == key_member_});
+            Name& pushed = names_.emplace_back();
+            text_.trimmed_key(pushed.key);
+            pushed.is_key = text_.fits() && text_.trimmed() == key_member_;
         } else {
             too_many_names_ = true;
         }
@@ -234,8 +245,8 @@ std::size_t XmlRpcReader::place_in_first_value(Frame& container) {
     if (!container.is_struct) {
         return first_value_elements_++;
     }
-    static const std::uint64_t kEmptyName = TagText().trimmed_identity();
-    std::uint64_t key = names_.empty() ? kEmptyName : names_.back().identity;
+    static const std::string kEmptyName;  // IXR's key when no <name> is open: null, ""
+    const std::string& key = names_.empty() ? kEmptyName : names_.back().key;
     auto [place, added] = first_value_keys_.try_emplace(key, first_value_elements_);
     if (added) {
         ++first_value_elements_;

@@ -61,6 +61,10 @@ class TagText {
     std::string_view kept() const noexcept { return kept_; }
     // Equal for equal trimmed texts, whatever their length.
     std::uint64_t trimmed_identity() const noexcept;
+    // The trimmed text itself when it fits, so that no two texts that fit share a key
+    // (a hash alone can be made to collide: two struct keys read as one); a longer
+    // text gets its kept bytes and its identity, longer than any text that fits.
+    void trimmed_key(std::string& out) const;
 
   private:
     std::string kept_;
@@ -128,7 +132,7 @@ class XmlRpcReader : public SaxListener {
         ListItem item;
     };
     struct Name {
-        std::uint64_t identity = 0;
+        std::string key;  // TagText::trimmed_key()
         bool is_key = false;
     };
 
@@ -141,7 +145,7 @@ class XmlRpcReader : public SaxListener {
     TagText text_;
     std::vector<Frame> frames_;  // open <data> and <struct> elements, innermost last
     std::vector<Name> names_;    // IXR's _currentStructName
-    std::unordered_map<std::uint64_t, std::size_t> first_value_keys_;  // struct params[0]
+    std::unordered_map<std::string, std::size_t> first_value_keys_;  // struct params[0]
     std::size_t first_value_elements_ = 0;
     std::string root_;
     std::string message_type_;

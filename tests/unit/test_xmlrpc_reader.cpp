@@ -163,3 +163,51 @@ BOOST_AUTO_TEST_CASE(an_untyped_name_with_leading_white_space_is_the_account) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(struct_keys)
+
+std::string struct_of_calls(const std::vector<std::pair<std::string, std::string>>& members) {
+    std::string inner;
+    for (const auto& [key, method] : members) {
+        inner += "<member><name>" + key +
+                 "</name><value><struct><member><name>methodName</name>"
+                 "<value>" +
+                 method + "</value></member></struct></value></member>";
+    }
+    return "<methodCall><methodName>system.multicall</methodName><params><param><value><struct>" +
+           inner + "</struct></value></param></params></methodCall>";
+}
+
+// params[0] as a struct: its values are the calls in key order, a key keeping its
+// first place and its last value. Keys are compared as PHP compares them, by their
+// trimmed text (not by a hash, which could be made to collide and merge two calls).
+BOOST_AUTO_TEST_CASE(keys_are_told_apart_by_their_trimmed_text) {
+    auto scan = read(struct_of_calls(
+        {{"a", "pingback.ping"}, {" a ", "wp.getUsersBlogs"}, {"", "x"}, {"0", "y"}, {"00", "z"}}));
+    BOOST_TEST(scan.calls == (std::vector<std::string>{"wp.getUsersBlogs", "x", "y", "z"}),
+               boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(long_keys_are_told_apart_past_what_is_kept) {
+    std::string prefix(300, 'k');
+    auto scan = read(struct_of_calls({{prefix + "a", "pingback.ping"},
+                                      {prefix + "b", "wp.getUsersBlogs"},
+                                      {" " + prefix + "a\n", "wp.getPosts"}}));
+    BOOST_TEST(scan.calls == (std::vector<std::string>{"wp.getPosts", "wp.getUsersBlogs"}),
+               boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(a_key_is_its_text_or_for_a_long_one_more_bytes_than_any_short_one) {
+    TagText text;
+    std::string key;
+    text.append(" \tmethodName\n");
+    text.trimmed_key(key);
+    BOOST_TEST(key == "methodName");
+    text.clear();
+    text.append(std::string(TagText::kCap + 1, 'k'));
+    text.trimmed_key(key);
+    BOOST_TEST(key.size() > TagText::kCap);
+    BOOST_TEST(key.substr(0, TagText::kCap) == std::string(TagText::kCap, 'k'));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
