@@ -1,7 +1,8 @@
 #include "xmlrpcguard/user_names.hpp"
 
+#include "accents.hpp"
+
 #include <algorithm>
-#include <cstring>
 #include <utility>
 
 namespace xmlrpcguard {
@@ -102,15 +103,6 @@ int hex_value(char c) noexcept {
     return (c | 0x20) - 'a' + 10;
 }
 
-// remove_accents() for U+00C0..U+00FF (two UTF-8 bytes C3 80..C3 BF): the base
-// letters, as WordPress maps them ('?' where it keeps the character).
-constexpr const char* kLatin1[64] = {
-    "A", "A", "A", "A", "A", "A", "AE", "C", "E", "E", "E", "E", "I", "I", "I",  "I",
-    "D", "N", "O", "O", "O", "O", "O",  "?", "O", "U", "U", "U", "U", "Y", "TH", "s",
-    "a", "a", "a", "a", "a", "a", "ae", "c", "e", "e", "e", "e", "i", "i", "i",  "i",
-    "d", "n", "o", "o", "o", "o", "o",  "?", "o", "u", "u", "u", "u", "y", "th", "y",
-};
-
 std::string strip_tags(std::string_view in) {
     std::string out;
     out.reserve(in.size());
@@ -123,24 +115,6 @@ std::string strip_tags(std::string_view in) {
         } else {
             out.push_back(c);
         }
-    }
-    return out;
-}
-
-std::string remove_accents(std::string_view in) {
-    std::string out;
-    out.reserve(in.size());
-    for (std::size_t i = 0; i < in.size(); ++i) {
-        auto c = static_cast<unsigned char>(in[i]);
-        if (c == 0xC3 && i + 1 < in.size()) {
-            auto next = static_cast<unsigned char>(in[i + 1]);
-            if (next >= 0x80 && next <= 0xBF && std::strcmp(kLatin1[next - 0x80], "?") != 0) {
-                out.append(kLatin1[next - 0x80]);
-                ++i;
-                continue;
-            }
-        }
-        out.push_back(static_cast<char>(c));
     }
     return out;
 }
@@ -205,7 +179,7 @@ int auth_user_position(std::string_view method) noexcept {
 std::string login_fold(std::string_view name) {
     std::string text = strip_tags(name.substr(0, std::min(name.size(), kMaxUserName)));
     text = std::string(php_trim(text));
-    text = remove_accents(text);
+    text = detail::remove_accents(text);
     text = kill_octets(text);
     text = kill_entities(text);
     std::string_view trimmed = php_trim(text);

@@ -3,6 +3,7 @@ IXR_Message, run by php-cli with the same libxml2. For every body both must agre
 whether WordPress runs it, on the method, and on each call of a system.multicall, fed
 whole and in small pieces. A disagreement is printed with the body; tools/parity-fuzz
 runs the same comparison for longer and keeps what it finds in tests/parity/seeds/."""
+import base64
 import os
 import re
 import unittest
@@ -54,6 +55,23 @@ class IxrParity(unittest.TestCase):
         verdicts = parity_lib.wordpress_reads(parity_lib.USER_SPELLINGS)
         self.assertGreaterEqual(sum(v["users"] == b"admin".hex() for v in verdicts), 12)
         self.assert_same_reading(parity_lib.USER_SPELLINGS)
+
+    def test_every_accented_letter_reaches_the_account_wordpress_reaches(self):
+        # remove_accents() in sanitize_user(): every character U+0080..U+FFFF in a UTF-8
+        # name, and every byte 0x80..0xFF in a name that is not UTF-8 (read as
+        # ISO-8859-1), before "dmin"; <base64> carries any bytes.
+        def utf8(cp):
+            return chr(cp).encode("utf-8", "surrogatepass")
+        names = [b"x" + utf8(cp) + b"dmin" for cp in range(0x80, 0x10000)
+                 if not 0xD800 <= cp <= 0xDFFF]
+        names += [b"x" + bytes([b]) + b"dmin" for b in range(0x80, 0x100)]
+        names += [bytes([b]) + b"dmin\xc3\x81" for b in range(0x80, 0x100)]
+        bodies = [parity_lib.call(b"wp.getUsersBlogs", b"<param><value><base64>%s</base64>"
+                                  b"</value></param><param><value>pw</value></param>" %
+                                  base64.b64encode(name)) for name in names]
+        verdicts = parity_lib.wordpress_reads(bodies)
+        self.assertGreater(sum(v["users"] == b"xadmin".hex() for v in verdicts), 40)
+        self.assert_same_reading(bodies, pieces=(0,))
 
     def test_tricky_spellings_that_wordpress_runs_are_many(self):
         # The list is worth its name only if WordPress runs many of its spellings.

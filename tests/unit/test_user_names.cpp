@@ -237,3 +237,22 @@ BOOST_AUTO_TEST_CASE(flood_of_names_cannot_evict_a_lock) {
     }
     BOOST_TEST(table.locked(vhost, 5, now + 2));
 }
+
+// remove_accents() as sanitize_user() runs it (every character and byte is checked
+// against WordPress itself in the parity suite): one case per rule. Octal escapes.
+BOOST_AUTO_TEST_CASE(accents_fold_as_wordpress_folds_them) {
+    // A UTF-8 name: Latin-1 Supplement, Latin Extended-A and Additional, the euro sign.
+    BOOST_TEST(login_fold("\303\201dmin") == "admin");      // U+00C1
+    BOOST_TEST(login_fold("\304\200dmin") == "admin");      // U+0100
+    BOOST_TEST(login_fold("\341\272\240dmin") == "admin");  // U+1EA0
+    BOOST_TEST(login_fold("\305\201e") == "le");            // U+0141
+    BOOST_TEST(login_fold("\342\202\2541") == "e1");        // U+20AC
+    BOOST_TEST(login_fold("\302\243admin") == "admin");     // U+00A3 goes
+    // Not UTF-8 by seems_utf8()'s pattern: every byte read as ISO-8859-1.
+    BOOST_TEST(login_fold("\301dmin") == "admin");
+    BOOST_TEST(login_fold("\303\201\201dmin") == "a\201\201dmin");
+    BOOST_TEST(login_fold("\337e") == "sse");
+    // seems_utf8() takes 5-byte patterns; an overlong form is no accented letter.
+    BOOST_TEST(login_fold("\370\210\200\200\200\303\201dmin") == "\370\210\200\200\200admin");
+    BOOST_TEST(login_fold("\300\200\303\201") == "\300\200a");
+}
