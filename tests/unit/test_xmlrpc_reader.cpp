@@ -17,15 +17,14 @@ using detail::TagText;
 
 namespace {
 
+// The request scanner with user names on, fed in pieces of `piece` bytes (0: whole).
 RequestScan read(std::string_view body, std::size_t piece = 0) {
     RequestScanner scanner;
     scanner.read_user_names();
-    if (piece == 0) {
-        piece = body.size() + 1;
-    }
-    for (std::size_t at = 0; at < body.size(); at += piece) {
-        std::string_view part = body.substr(at, piece);
+    for (std::string_view rest = body; !rest.empty();) {
+        std::string_view part = piece == 0 ? rest : rest.substr(0, piece);
         scanner.feed({part.data(), part.size()});
+        rest.remove_prefix(part.size());
     }
     scanner.finish();
     return scanner.result();
