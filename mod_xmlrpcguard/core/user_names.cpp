@@ -103,6 +103,42 @@ int hex_value(char c) noexcept {
     return (c | 0x20) - 'a' + 10;
 }
 
+bool starts_with_nocase(std::string_view text, std::string_view word) noexcept {
+    return text.size() >= word.size() &&
+           std::equal(word.begin(), word.end(), text.begin(),
+                      [](char w, char t) { return w == (t >= 'A' && t <= 'Z' ? t + 32 : t); });
+}
+
+// wp_strip_all_tags()'s first step, preg_replace('@<(script|style)[^>]*?>.*?</\1>@si'):
+// a script or style element goes with its content, from the first '>' after the name
+// to the first closing tag of the same name (any case).
+std::string strip_script_and_style(std::string_view in) {
+    std::string out;
+    for (std::size_t i = 0; i < in.size();) {
+        std::string_view word;
+        if (in[i] == '<') {
+            word = starts_with_nocase(in.substr(i + 1), "script")  ? "script"
+                   : starts_with_nocase(in.substr(i + 1), "style") ? "style"
+                                                                   : "";
+        }
+        std::size_t open_end = word.empty() ? in.npos : in.find('>', i + 1 + word.size());
+        std::size_t close = open_end;
+        while (close != in.npos) {
+            close = in.find("</", close + 1);
+            if (close != in.npos && starts_with_nocase(in.substr(close + 2), word) &&
+                close + 2 + word.size() < in.size() && in[close + 2 + word.size()] == '>') {
+                break;
+            }
+        }
+        if (close == in.npos) {
+            out.push_back(in[i++]);
+            continue;
+        }
+        i = close + 3 + word.size();
+    }
+    return out;
+}
+
 std::string strip_tags(std::string_view in) {
     std::string out;
     out.reserve(in.size());
@@ -177,7 +213,8 @@ int auth_user_position(std::string_view method) noexcept {
 }
 
 std::string login_fold(std::string_view name) {
-    std::string text = strip_tags(name.substr(0, std::min(name.size(), kMaxUserName)));
+    std::string text =
+        strip_tags(strip_script_and_style(name.substr(0, std::min(name.size(), kMaxUserName))));
     text = std::string(php_trim(text));
     text = detail::remove_accents(text);
     text = kill_octets(text);

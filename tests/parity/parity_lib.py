@@ -178,6 +178,14 @@ USER_SPELLINGS = [
     call(b"wp.getUsersBlogs", _params(b"<string>&#65;dmin</string>", b"pw")),
     call(b"wp.getUsersBlogs", _params(b"<string>ad&amp;lt;b&amp;gt;min</string>", b"pw")),
     call(b"wp.getUsersBlogs", _params(b"<string>ad%41min</string>", b"pw")),
+    # wp_strip_all_tags(): script and style elements go with their content
+    call(b"wp.getUsersBlogs", _params(b"<string>&lt;script&gt;x&lt;/script&gt;admin</string>", b"pw")),
+    call(b"wp.getUsersBlogs", _params(b"<string>ad&lt;STYLE m=x&gt;x\ny&lt;/sTyle&gt;min</string>",
+                                      b"pw")),
+    call(b"wp.getUsersBlogs", _params(b"<string>&lt;script&gt;a&lt;/scriptx&gt;b&lt;/script&gt;"
+                                      b"admin</string>", b"pw")),
+    call(b"wp.getUsersBlogs", _params(b"<string>&lt;script&gt;x&lt;/script &gt;admin</string>",
+                                      b"pw")),
     call(b"wp.getUsersBlogs", _params(b"<string>\xc3\x84dmin</string>", b"pw")),
     call(b"wp.getUsersBlogs", _params(b"<string>john    smith</string>", b"pw")),
     call(b"wp.getUsersBlogs", _params(b"<string>Admin@Example.ORG</string>", b"pw")),

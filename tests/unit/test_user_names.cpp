@@ -256,3 +256,15 @@ BOOST_AUTO_TEST_CASE(accents_fold_as_wordpress_folds_them) {
     BOOST_TEST(login_fold("\370\210\200\200\200\303\201dmin") == "\370\210\200\200\200admin");
     BOOST_TEST(login_fold("\300\200\303\201") == "\300\200a");
 }
+
+// wp_strip_all_tags() before strip_tags(): a script or style element goes with its
+// content, up to the first closing tag of the same name, any case.
+BOOST_AUTO_TEST_CASE(script_and_style_elements_go_with_their_content) {
+    BOOST_TEST(login_fold("<script>x</script>admin") == "admin");
+    BOOST_TEST(login_fold("ad<STYLE media=x>x\ny</sTyle>min") == "admin");
+    BOOST_TEST(login_fold("<script>a</scriptx>b</script>admin") == "admin");
+    BOOST_TEST(login_fold("<scripts>x</script>admin") == "admin");
+    // No such closing tag: only the tags go.
+    BOOST_TEST(login_fold("<script>x</script >admin") == "xadmin");
+    BOOST_TEST(login_fold("<script>x</style>admin") == "xadmin");
+}
