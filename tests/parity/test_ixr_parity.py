@@ -5,6 +5,7 @@ whole and in small pieces. A disagreement is printed with the body; tools/parity
 runs the same comparison for longer and keeps what it finds in tests/parity/seeds/."""
 import base64
 import os
+import random
 import re
 import unittest
 
@@ -71,6 +72,23 @@ class IxrParity(unittest.TestCase):
                                   base64.b64encode(name)) for name in names]
         verdicts = parity_lib.wordpress_reads(bodies)
         self.assertGreater(sum(v["users"] == b"xadmin".hex() for v in verdicts), 40)
+        self.assert_same_reading(bodies, pieces=(0,))
+
+    def test_tags_in_a_name_are_stripped_as_wordpress_strips_them(self):
+        # wp_strip_all_tags() and PHP's strip_tags() state machine on names made of the
+        # bytes they read specially; <base64> carries any bytes (a NUL too).
+        rng = random.Random(20261130)
+        pieces = [b"<", b">", b"<", b">", b"\"", b"'", b"!", b"?", b"-", b"--", b"(", b")",
+                  b"\\", b" ", b"\n", b"\x00", b"a", b"x", b"<!--", b"-->", b"<?", b"?>",
+                  b"<?xml", b"<!DOCTYPE", b"doctype", b"<script>", b"</script>", b"<style",
+                  b"</STYLE>", b"admin"]
+        names = [b"".join(rng.choice(pieces) for _ in range(rng.randint(1, 8))) + b"admin"
+                 for _ in range(3000)]
+        bodies = [parity_lib.call(b"wp.getUsersBlogs", b"<param><value><base64>%s</base64>"
+                                  b"</value></param><param><value>pw</value></param>" %
+                                  base64.b64encode(name)) for name in names]
+        verdicts = parity_lib.wordpress_reads(bodies)
+        self.assertGreater(sum(v["users"] == b"admin".hex() for v in verdicts), 100)
         self.assert_same_reading(bodies, pieces=(0,))
 
     def test_tricky_spellings_that_wordpress_runs_are_many(self):

@@ -268,3 +268,21 @@ BOOST_AUTO_TEST_CASE(script_and_style_elements_go_with_their_content) {
     BOOST_TEST(login_fold("<script>x</script >admin") == "xadmin");
     BOOST_TEST(login_fold("<script>x</style>admin") == "xadmin");
 }
+
+// PHP's strip_tags() state machine, one case per rule (checked against PHP itself on
+// 3 000 generated names in the parity suite).
+BOOST_AUTO_TEST_CASE(tags_are_stripped_as_php_strips_them) {
+    BOOST_TEST(login_fold(std::string("ad\0min", 6)) == "admin");  // NUL bytes go
+    BOOST_TEST(login_fold("a< b>dmin") == "a< b>dmin");            // '<' + space is text
+    BOOST_TEST(login_fold("ad<a title=\">\">min") == "admin");     // quotes hold '>'
+    BOOST_TEST(login_fold("ad<a<b>c>min") == "admin");             // nested '<' waits
+    BOOST_TEST(login_fold("ad<b< c>min") == "admin");              // ... unless '<' + space
+    BOOST_TEST(login_fold("ad<!-- a > b -->min") == "admin");      // comments to "-->"
+    BOOST_TEST(login_fold("x<!a <b> c>admin") == "x c>admin");     // "<!" to the first '>'
+    BOOST_TEST(login_fold("x<!doctype <a> b>admin") == "xadmin");  // DOCTYPE as a tag
+    BOOST_TEST(login_fold("x<?a(?>)\"?>\"?>admin") == "xadmin");   // "<?" to "?>", parens, quotes
+    BOOST_TEST(login_fold("x<?a\\\"?>admin") == "xadmin");         // an escaped quote
+    BOOST_TEST(login_fold("x<?xml a-->b>admin") == "xadmin");      // "<?xml" a tag, "->" no end
+    BOOST_TEST(login_fold("<?xml>admin").empty());                 // ... but not at the start
+    BOOST_TEST(login_fold("?><style<<!---->a?>admin") == "?>a?admin");  // depth outlives "<!--"
+}
