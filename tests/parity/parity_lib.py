@@ -254,7 +254,10 @@ _INSERTS = [b" ", b"\n", b"\t", b"\r", b"\x00", b"\x0b", b"<!-- c -->", b"<?pi x
             # untyped <value>, text after a typed value, struct keys
             b"&#13;", b"&#9;", b"&#32;", b" \r\n\t", b"<![CDATA[ ]]>", b"tail", b"<member>",
             b"<value>\n pingback.ping</value>", b"<name> methodName </name>", b"<name>0</name>",
-            b"<name>params</name>", b"<string>admin</string>", b"<value> admin</value>"]
+            b"<name>params</name>", b"<string>admin</string>", b"<value> admin</value>",
+            # what sanitize_user() reads specially in a user name
+            b"&lt;", b"&gt;", b"&lt;script&gt;", b"&lt;!--", b"&lt;?", b"%41", b"&amp;x;",
+            b"\xc3\x81", b"\xc4\x80", b"<base64>wWRtaW4=</base64>"]
 
 
 def mutate(body, rng):
