@@ -114,7 +114,8 @@ void AuthNameReader::on_close(std::string_view name) {
         if (names_.size() < XmlRpcReader::kMaxNames) {
             names_.push_back({std::string(text_.fits() ? at_most(text_.trimmed(), kMaxNameText + 1)
                                                        : std::string_view("\x01")),
-                              text_.trimmed_identity()});
+                              {}});
+            text_.trimmed_key(names_.back().key);
         }
     } else if (name == "methodName") {
         method_ = at_most(text_.trimmed(), RequestScan::kMaxMethodName);
@@ -167,8 +168,8 @@ void AuthNameReader::attach(const Value& value) {
         // An array appends; a struct keeps a key at its first place, with its last value.
         std::size_t place = calls_first_.size();
         if (container.is_struct) {
-            static const std::uint64_t kEmptyName = TagText().trimmed_identity();
-            std::uint64_t key = names_.empty() ? kEmptyName : names_.back().identity;
+            static const std::string kEmptyName;
+            const std::string& key = names_.empty() ? kEmptyName : names_.back().key;
             place = first_keys_.try_emplace(key, calls_first_.size()).first->second;
         }
         if (place < calls_first_.size()) {

@@ -88,10 +88,10 @@ class AuthNameReader final : public SaxListener {
     std::vector<Frame> frames_;
     struct Name {
         std::string text;  // at most 17 bytes: what is compared with "params", "0"...
-        std::uint64_t identity = 0;
+        std::string key;   // TagText::trimmed_key(): names told apart by their text
     };
     std::vector<Name> names_;
-    std::unordered_map<std::uint64_t, std::size_t> first_keys_;  // a struct params[0]
+    std::unordered_map<std::string, std::size_t> first_keys_;  // a struct params[0]
     Args top_;
     std::string method_;
     std::vector<std::string> calls_top_;    // when the calls are the parameters

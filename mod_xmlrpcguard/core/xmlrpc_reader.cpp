@@ -10,6 +10,7 @@ constexpr std::size_t kMaxKeyText = RequestScan::kMaxMethodName;
 constexpr std::size_t kMaxRootName = 32;
 constexpr std::uint64_t kFnvOffset = TagText::kOffsetBasis;
 constexpr std::uint64_t kFnvPrime = 1099511628211ULL;
+static_assert(TagText::kLeadCap >= kMaxKeyText, "an untyped value's start is kept whole");
 
 bool is_php_space(char c) noexcept {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\0' || c == '\x0B';
@@ -64,7 +65,7 @@ void decode_base64(std::string_view text, std::string& out) {
 
 void TagText::clear() noexcept {
     kept_.clear();
-    dropped_leading_ = false;
+    leading_.clear();
     overflow_hash_ = overflow_running_ = kFnvOffset;
     overflow_length_ = overflow_seen_ = 0;
     overflow_base64_ = false;
@@ -76,7 +77,7 @@ void TagText::append(std::string_view text) {
         while (first < text.size() && is_php_space(text[first])) {
             ++first;
         }
-        dropped_leading_ = dropped_leading_ || first > 0;
+        leading_.append(at_most(text.substr(0, first), kLeadCap - leading_.size()));
         text.remove_prefix(first);
     }
     std::size_t room = kCap - kept_.size();
@@ -103,6 +104,25 @@ std::string_view TagText::trimmed() const noexcept {
         }
     }
     return text;
+}
+
+void TagText::trimmed_key(std::string& out) const {
+    out.assign(trimmed());
+    if (!fits()) {
+        std::uint64_t identity = trimmed_identity();
+        out.push_back('\0');
+        out.append(reinterpret_cast<const char*>(&identity), sizeof identity);
+        out.append(reinterpret_cast<const char*>(&overflow_length_), sizeof overflow_length_);
+    }
+}
+
+std::string_view TagText::exact(std::size_t bytes, std::string& scratch) const {
+    if (leading_.empty()) {
+        return at_most(kept_, bytes);
+    }
+    scratch.assign(leading_);
+    scratch.append(at_most(kept_, bytes));
+    return at_most(scratch, bytes);
 }
 
 std::uint64_t TagText::trimmed_identity() const noexcept {
@@ -154,14 +174,6 @@ std::string_view XmlRpcReader::trimmed_text() const {
     return at_most(text_.fits() ? text_.trimmed() : text_.kept(), kMaxKeyText);
 }
 
-// An untyped <value> keeps its white space: a leading run is put back as one space,
-// so " pingback.ping" stays a name WordPress does not know.
-std::string_view XmlRpcReader::exact_text(std::string& scratch) const {
-    scratch.assign(text_.had_leading_space() ? " " : "");
-    scratch.append(at_most(text_.kept(), kMaxKeyText));
-    return at_most(scratch, kMaxKeyText);
-}
-
 void XmlRpcReader::on_close(std::string_view name) {
     using Kind = ListItem::KeyKind;
     if (name == "int" || name == "i4") {
@@ -169,8 +181,10 @@ void XmlRpcReader::on_close(std::string_view name) {
     } else if (name == "string") {
         attach(Kind::String, trimmed_text());
     } else if (name == "value") {
+        // IXR: (string)$this->_currentTagContents, untrimmed: "\n pingback.ping" is a
+        // name WordPress does not know, and so is " pingback.ping".
         if (!text_.blank()) {
-            attach(Kind::String, exact_text(scratch_));
+            attach(Kind::String, text_.exact(kMaxKeyText, scratch_));
         }
     } else if (name == "base64") {
         decode_base64(text_.kept(), scratch_);
@@ -190,8 +204,9 @@ void XmlRpcReader::on_close(std::string_view name) {
         }
     } else if (name == "name") {
         if (names_.size() < kMaxNames) {
-            names_.push_back(
-                {text_.trimmed_identity(), text_.fits() && text_.trimmed() == key_member_});
+            Name& pushed = names_.emplace_back();
+            text_.trimmed_key(pushed.key);
+            pushed.is_key = text_.fits() && text_.trimmed() == key_member_;
         } else {
             too_many_names_ = true;
         }
@@ -230,8 +245,8 @@ std::size_t XmlRpcReader::place_in_first_value(Frame& container) {
     if (!container.is_struct) {
         return first_value_elements_++;
     }
-    static const std::uint64_t kEmptyName = TagText().trimmed_identity();
-    std::uint64_t key = names_.empty() ? kEmptyName : names_.back().identity;
+    static const std::string kEmptyName;  // IXR's key when no <name> is open: null, ""
+    const std::string& key = names_.empty() ? kEmptyName : names_.back().key;
     auto [place, added] = first_value_keys_.try_emplace(key, first_value_elements_);
     if (added) {
         ++first_value_elements_;

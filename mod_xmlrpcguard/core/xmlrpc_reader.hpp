@@ -3,8 +3,10 @@
 // judge is what WordPress executes. IXR is forgiving in ways an attacker can use to
 // hide a call from a stricter reader, and this follows it step by step:
 //  * a value's text is what came since the last tag; <string>, <int>, <name> and
-//    <methodName> are trimmed, an untyped <value> keeps its text exactly and counts
-//    only when that text is not blank, <base64> is decoded leniently;
+//    <methodName> are trimmed, an untyped <value> keeps its text exactly (its leading
+//    white space too, byte for byte) and counts only when that text is not blank,
+//    <base64> is decoded leniently; text between a typed value's end and </value>
+//    is a second value put where the typed one went (a struct member: it wins);
 //  * <data> and <struct> open containers (arrays); a finished value goes into the
 //    innermost one, or becomes a parameter when none is open (<params> and <param>
 //    are not needed);
@@ -32,13 +34,15 @@ namespace xmlrpcguard::detail {
 // PHP's base64_decode() without $strict, as IXR decodes a <base64>.
 void decode_base64(std::string_view text, std::string& out);
 
-// Text since the last tag, kept bounded: leading white space is dropped (and
-// remembered), the first kCap bytes after it are kept, and of the rest only a hash
-// and whether any of it is not white space, so that trim() of the whole text can be
-// compared and told apart without holding it.
+// Text since the last tag, kept bounded: leading white space is set apart (its first
+// kLeadCap bytes kept as they came), the first kCap bytes after it are kept, and of
+// the rest only a hash and whether any of it is not white space, so that trim() of
+// the whole text can be compared and told apart without holding it, and the start of
+// the exact text given back.
 class TagText {
   public:
     static constexpr std::size_t kCap = 256;
+    static constexpr std::size_t kLeadCap = 128;
     static constexpr std::uint64_t kOffsetBasis = 14695981039346656037ULL;  // FNV-1a
 
     void clear() noexcept;
@@ -48,16 +52,23 @@ class TagText {
     std::string_view trimmed() const noexcept;
     bool fits() const noexcept { return overflow_length_ == 0; }
     bool blank() const noexcept { return kept_.empty(); }
-    bool had_leading_space() const noexcept { return dropped_leading_; }
+    bool had_leading_space() const noexcept { return !leading_.empty(); }
+    // The first `bytes` (at most kLeadCap) bytes of the text exactly as it came;
+    // `scratch` holds them when the text began with white space.
+    std::string_view exact(std::size_t bytes, std::string& scratch) const;
     // Past the cap stood a byte of the base64 alphabet.
     bool overflow_has_base64() const noexcept { return overflow_base64_; }
     std::string_view kept() const noexcept { return kept_; }
     // Equal for equal trimmed texts, whatever their length.
     std::uint64_t trimmed_identity() const noexcept;
+    // The trimmed text itself when it fits, so that no two texts that fit share a key
+    // (a hash alone can be made to collide: two struct keys read as one); a longer
+    // text gets its kept bytes and its identity, longer than any text that fits.
+    void trimmed_key(std::string& out) const;
 
   private:
     std::string kept_;
-    bool dropped_leading_ = false;
+    std::string leading_;  // the white space before kept_, at most kLeadCap bytes
     std::uint64_t overflow_hash_ = kOffsetBasis;  // of the bytes past kCap, to the last non-space
     std::uint64_t overflow_running_ = kOffsetBasis;
     std::size_t overflow_length_ = 0;  // likewise
@@ -121,21 +132,20 @@ class XmlRpcReader : public SaxListener {
         ListItem item;
     };
     struct Name {
-        std::uint64_t identity = 0;
+        std::string key;  // TagText::trimmed_key()
         bool is_key = false;
     };
 
     void attach(ListItem::KeyKind kind, std::string_view text);
     void attach_value(const ListItem& value, ListItem::KeyKind kind, std::string_view text);
     std::size_t place_in_first_value(Frame& container);
-    std::string_view exact_text(std::string& scratch) const;
     std::string_view trimmed_text() const;
 
     std::string_view key_member_;
     TagText text_;
     std::vector<Frame> frames_;  // open <data> and <struct> elements, innermost last
     std::vector<Name> names_;    // IXR's _currentStructName
-    std::unordered_map<std::uint64_t, std::size_t> first_value_keys_;  // struct params[0]
+    std::unordered_map<std::string, std::size_t> first_value_keys_;  // struct params[0]
     std::size_t first_value_elements_ = 0;
     std::string root_;
     std::string message_type_;

@@ -16,7 +16,8 @@
 // args as IXR_Server::call unwraps them), a string or int, through sanitize_user()
 // and lower case (MySQL's case-insensitive collation); null when none (a single call)
 // or a list per multicall call (null entries). Names are cut to 128 bytes first, as
-// the scanner keeps them.
+// the scanner keeps them; with XRG_ORACLE_FULL_NAMES=1 they are not, and the account
+// is the one WordPress itself reaches (see tests/parity/pending/).
 $wordpress = getenv('XRG_WORDPRESS_DIR') ?: '/usr/share/wordpress';
 
 // IXR consults two WordPress filters; outside WordPress they pass the value on.
@@ -83,7 +84,8 @@ function user_hex($method, $params) {
     if (!is_string($name) && !is_int($name)) {
         return null;
     }
-    $name = strtolower(sanitize_user(substr((string) $name, 0, 128)));
+    $cut = getenv('XRG_ORACLE_FULL_NAMES') === '1' ? strlen((string) $name) : 128;
+    $name = strtolower(sanitize_user(substr((string) $name, 0, $cut)));
     return $name === '' ? null : bin2hex($name);
 }
 

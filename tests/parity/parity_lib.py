@@ -126,6 +126,20 @@ TRICKY = [
     multicall([auth_call(b"<base64>d3AuZ2V0VXNlcnNCbG9ncw==</base64>")] * 3),
     multicall([auth_call(b"<base64>cGlu=Z2Jh Y2su!cGluZw</base64>")] * 3),
     multicall([auth_call(b"<string>pingback.ping</string>tail")] * 2),
+    multicall([auth_call(b"\r\n\tpingback.ping"), auth_call(b"&#13;pingback.ping"),
+               auth_call(b" &#32;<![CDATA[\t]]>\npingback.ping"), auth_call(b" " * 140 + b"x"),
+               auth_call(b"wp.getUsersBlogs<string>pingback.ping</string>"),
+               auth_call(b"<string>pingback.ping</string> \n "), auth_call(b"&#13;")]),
+    multicall([b"<value><struct>" + member(b"methodName", b"pingback.ping") + b"</struct>tail"
+               b"</value>"] * 2),
+    call(b"system.multicall", b"<param><value><struct>" +
+         member(b"a", b"<struct>" + member(b"methodName", b"pingback.ping") + b"</struct>") +
+         member(b" a\n", b"<struct>" + member(b"methodName", b"wp.getUsersBlogs") + b"</struct>") +
+         member(b"k" * 300 + b"a", b"<struct>" + member(b"methodName", b"x") + b"</struct>") +
+         member(b"k" * 300 + b"b", b"<struct>" + member(b"methodName", b"y") + b"</struct>") +
+         member(b"0", b"<struct>" + member(b"methodName", b"z") + b"</struct>") +
+         member(b"00", b"<struct>" + member(b"methodName", b"pingback.ping") + b"</struct>") +
+         b"</struct></value></param>"),
     multicall([auth_call(b"<i4>1</i4>"), auth_call(b"<boolean>1</boolean>")]),
     multicall([auth_call()] * 2, wrap=False),
     multicall([auth_call()], wrap=False),
@@ -164,6 +178,14 @@ USER_SPELLINGS = [
     call(b"wp.getUsersBlogs", _params(b"<string>&#65;dmin</string>", b"pw")),
     call(b"wp.getUsersBlogs", _params(b"<string>ad&amp;lt;b&amp;gt;min</string>", b"pw")),
     call(b"wp.getUsersBlogs", _params(b"<string>ad%41min</string>", b"pw")),
+    # wp_strip_all_tags(): script and style elements go with their content
+    call(b"wp.getUsersBlogs", _params(b"<string>&lt;script&gt;x&lt;/script&gt;admin</string>", b"pw")),
+    call(b"wp.getUsersBlogs", _params(b"<string>ad&lt;STYLE m=x&gt;x\ny&lt;/sTyle&gt;min</string>",
+                                      b"pw")),
+    call(b"wp.getUsersBlogs", _params(b"<string>&lt;script&gt;a&lt;/scriptx&gt;b&lt;/script&gt;"
+                                      b"admin</string>", b"pw")),
+    call(b"wp.getUsersBlogs", _params(b"<string>&lt;script&gt;x&lt;/script &gt;admin</string>",
+                                      b"pw")),
     call(b"wp.getUsersBlogs", _params(b"<string>\xc3\x84dmin</string>", b"pw")),
     call(b"wp.getUsersBlogs", _params(b"<string>john    smith</string>", b"pw")),
     call(b"wp.getUsersBlogs", _params(b"<string>Admin@Example.ORG</string>", b"pw")),
@@ -227,7 +249,15 @@ _INSERTS = [b" ", b"\n", b"\t", b"\r", b"\x00", b"\x0b", b"<!-- c -->", b"<?pi x
             b"</value>", b"<value>pingback.ping</value>", b"<string>pingback.ping</string>",
             b"<struct>", b"</struct>", b"<data>", b"</data>", b"<fault>", b"<methodCall>",
             b"<methodName>pingback.ping</methodName>", b"<methodName>system.multicall</methodName>",
-            b"\xc3", b"\xef\xbb\xbf", b"<x/>", b"<p:value xmlns:p=\"u\">"]
+            b"\xc3", b"\xef\xbb\xbf", b"<x/>", b"<p:value xmlns:p=\"u\">",
+            # what IXR reads specially in a value's text: leading white space kept by an
+            # untyped <value>, text after a typed value, struct keys
+            b"&#13;", b"&#9;", b"&#32;", b" \r\n\t", b"<![CDATA[ ]]>", b"tail", b"<member>",
+            b"<value>\n pingback.ping</value>", b"<name> methodName </name>", b"<name>0</name>",
+            b"<name>params</name>", b"<string>admin</string>", b"<value> admin</value>",
+            # what sanitize_user() reads specially in a user name
+            b"&lt;", b"&gt;", b"&lt;script&gt;", b"&lt;!--", b"&lt;?", b"%41", b"&amp;x;",
+            b"\xc3\x81", b"\xc4\x80", b"<base64>wWRtaW4=</base64>"]
 
 
 def mutate(body, rng):

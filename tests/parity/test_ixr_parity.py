@@ -3,7 +3,9 @@ IXR_Message, run by php-cli with the same libxml2. For every body both must agre
 whether WordPress runs it, on the method, and on each call of a system.multicall, fed
 whole and in small pieces. A disagreement is printed with the body; tools/parity-fuzz
 runs the same comparison for longer and keeps what it finds in tests/parity/seeds/."""
+import base64
 import os
+import random
 import re
 import unittest
 
@@ -18,6 +20,17 @@ class IxrParity(unittest.TestCase):
         report = "\n".join("piece %d: %r\n  WordPress %s\n  scanner   %s" %
                            (piece, body[:300], wp, us) for body, wp, us, piece in found[:10])
         self.assertEqual(found, [], "%d disagreements, the first:\n%s" % (len(found), report))
+
+    def assert_same_names(self, names, reaching, at_least):
+        """Each name as wp.getUsersBlogs' user (in a <base64>, which carries any bytes)
+        reaches the same account for WordPress and the scanner; more than `at_least` of
+        them reach `reaching`, so the names are worth their test."""
+        bodies = [parity_lib.call(b"wp.getUsersBlogs", b"<param><value><base64>%s</base64>"
+                                  b"</value></param><param><value>pw</value></param>" %
+                                  base64.b64encode(name)) for name in names]
+        verdicts = parity_lib.wordpress_reads(bodies)
+        self.assertGreater(sum(v["users"] == reaching.hex() for v in verdicts), at_least)
+        self.assert_same_reading(bodies, pieces=(0,))
 
     def test_the_oracle_is_wordpress(self):
         plain, multi = parity_lib.wordpress_reads(
@@ -54,6 +67,30 @@ class IxrParity(unittest.TestCase):
         verdicts = parity_lib.wordpress_reads(parity_lib.USER_SPELLINGS)
         self.assertGreaterEqual(sum(v["users"] == b"admin".hex() for v in verdicts), 12)
         self.assert_same_reading(parity_lib.USER_SPELLINGS)
+
+    def test_every_accented_letter_reaches_the_account_wordpress_reaches(self):
+        # remove_accents() in sanitize_user(): every character U+0080..U+FFFF in a UTF-8
+        # name, and every byte 0x80..0xFF in a name that is not UTF-8 (read as
+        # ISO-8859-1), before "dmin"; <base64> carries any bytes.
+        def utf8(cp):
+            return chr(cp).encode("utf-8", "surrogatepass")
+        names = [b"x" + utf8(cp) + b"dmin" for cp in range(0x80, 0x10000)
+                 if not 0xD800 <= cp <= 0xDFFF]
+        names += [b"x" + bytes([b]) + b"dmin" for b in range(0x80, 0x100)]
+        names += [bytes([b]) + b"dmin\xc3\x81" for b in range(0x80, 0x100)]
+        self.assert_same_names(names, reaching=b"xadmin", at_least=40)
+
+    def test_tags_in_a_name_are_stripped_as_wordpress_strips_them(self):
+        # wp_strip_all_tags() and PHP's strip_tags() state machine on names made of the
+        # bytes they read specially; <base64> carries any bytes (a NUL too).
+        rng = random.Random(20261130)
+        pieces = [b"<", b">", b"<", b">", b"\"", b"'", b"!", b"?", b"-", b"--", b"(", b")",
+                  b"\\", b" ", b"\n", b"\x00", b"a", b"x", b"<!--", b"-->", b"<?", b"?>",
+                  b"<?xml", b"<!DOCTYPE", b"doctype", b"<script>", b"</script>", b"<style",
+                  b"</STYLE>", b"admin"]
+        names = [b"".join(rng.choice(pieces) for _ in range(rng.randint(1, 8))) + b"admin"
+                 for _ in range(3000)]
+        self.assert_same_names(names, reaching=b"admin", at_least=100)
 
     def test_tricky_spellings_that_wordpress_runs_are_many(self):
         # The list is worth its name only if WordPress runs many of its spellings.

@@ -275,3 +275,52 @@ BOOST_AUTO_TEST_CASE(flood_of_names_cannot_evict_a_lock) {
     }
     BOOST_TEST(table.locked(vhost, 5, now + 2));
 }
+
+// remove_accents() as sanitize_user() runs it (every character and byte is checked
+// against WordPress itself in the parity suite): one case per rule. Octal escapes.
+BOOST_AUTO_TEST_CASE(accents_fold_as_wordpress_folds_them) {
+    // A UTF-8 name: Latin-1 Supplement, Latin Extended-A and Additional, the euro sign.
+    BOOST_TEST(login_fold("\303\201dmin") == "admin");      // U+00C1
+    BOOST_TEST(login_fold("\304\200dmin") == "admin");      // U+0100
+    BOOST_TEST(login_fold("\341\272\240dmin") == "admin");  // U+1EA0
+    BOOST_TEST(login_fold("\305\201e") == "le");            // U+0141
+    BOOST_TEST(login_fold("\342\202\2541") == "e1");        // U+20AC
+    BOOST_TEST(login_fold("\302\243admin") == "admin");     // U+00A3 goes
+    // Not UTF-8 by seems_utf8()'s pattern: every byte read as ISO-8859-1.
+    BOOST_TEST(login_fold("\301dmin") == "admin");
+    BOOST_TEST(login_fold("\303\201\201dmin") == "a\201\201dmin");
+    BOOST_TEST(login_fold("\337e") == "sse");
+    // seems_utf8() takes 5-byte patterns; an overlong form is no accented letter.
+    BOOST_TEST(login_fold("\370\210\200\200\200\303\201dmin") == "\370\210\200\200\200admin");
+    BOOST_TEST(login_fold("\300\200\303\201") == "\300\200a");
+}
+
+// wp_strip_all_tags() before strip_tags(): a script or style element goes with its
+// content, up to the first closing tag of the same name, any case.
+BOOST_AUTO_TEST_CASE(script_and_style_elements_go_with_their_content) {
+    BOOST_TEST(login_fold("<script>x</script>admin") == "admin");
+    BOOST_TEST(login_fold("ad<STYLE media=x>x\ny</sTyle>min") == "admin");
+    BOOST_TEST(login_fold("<script>a</scriptx>b</script>admin") == "admin");
+    BOOST_TEST(login_fold("<scripts>x</script>admin") == "admin");
+    // No such closing tag: only the tags go.
+    BOOST_TEST(login_fold("<script>x</script >admin") == "xadmin");
+    BOOST_TEST(login_fold("<script>x</style>admin") == "xadmin");
+}
+
+// PHP's strip_tags() state machine, one case per rule (checked against PHP itself on
+// 3 000 generated names in the parity suite).
+BOOST_AUTO_TEST_CASE(tags_are_stripped_as_php_strips_them) {
+    BOOST_TEST(login_fold(std::string("ad\0min", 6)) == "admin");  // NUL bytes go
+    BOOST_TEST(login_fold("a< b>dmin") == "a< b>dmin");            // '<' + space is text
+    BOOST_TEST(login_fold("ad<a title=\">\">min") == "admin");     // quotes hold '>'
+    BOOST_TEST(login_fold("ad<a<b>c>min") == "admin");             // nested '<' waits
+    BOOST_TEST(login_fold("ad<b< c>min") == "admin");              // ... unless '<' + space
+    BOOST_TEST(login_fold("ad<!-- a > b -->min") == "admin");      // comments to "-->"
+    BOOST_TEST(login_fold("x<!a <b> c>admin") == "x c>admin");     // "<!" to the first '>'
+    BOOST_TEST(login_fold("x<!doctype <a> b>admin") == "xadmin");  // DOCTYPE as a tag
+    BOOST_TEST(login_fold("x<?a(?>)\"?>\"?>admin") == "xadmin");   // "<?" to "?>", parens, quotes
+    BOOST_TEST(login_fold("x<?a\\\"?>admin") == "xadmin");         // an escaped quote
+    BOOST_TEST(login_fold("x<?xml a-->b>admin") == "xadmin");      // "<?xml" a tag, "->" no end
+    BOOST_TEST(login_fold("<?xml>admin").empty());                 // ... but not at the start
+    BOOST_TEST(login_fold("?><style<<!---->a?>admin") == "?>a?admin");  // depth outlives "<!--"
+}
