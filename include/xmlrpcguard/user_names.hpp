@@ -21,16 +21,28 @@
 
 namespace xmlrpcguard {
 
-// Names longer than this (after IXR) are cut: user_login is varchar(60) and
-// user_email varchar(100), so a longer text reaches no account anyway.
+// user_login is varchar(60) and user_email varchar(100): a name longer than this
+// (after IXR and PHP's trim) reaches an account only when padded with what
+// sanitize_user() deletes (octets, tags, entities), which no real client sends.
 inline constexpr std::size_t kMaxUserName = 128;
+
+// login_fold() of every such name: one name for the guard, so that padding a name
+// cannot step around its lock (the padded guesses lock this name instead). No fold of
+// a name that fits contains a NUL: strip_tags() deletes them.
+inline constexpr std::string_view kOverlongFold{"\0overlong", 9};
+
+// What the readers keep of a name: PHP-trimmed (wp_strip_all_tags() trims anyway, so
+// the ends never change the account) and at most kMaxUserName + 1 bytes, enough for
+// login_fold() to tell an overlong name.
+std::string_view kept_user_name(std::string_view text) noexcept;
 
 // -1: the method authenticates no one.
 int auth_user_position(std::string_view method) noexcept;
 
 // sanitize_user() (not strict) then the collation's view: tags stripped, Latin-1
 // accents removed (remove_accents()), %XX octets and &...; entities killed, PHP's
-// trim, runs of white space made one space, ASCII case folded.
+// trim, runs of white space made one space, ASCII case folded; kOverlongFold for a
+// name longer than kMaxUserName.
 std::string login_fold(std::string_view name);
 
 // A printable, escaped, truncated form for the error log (never more than ~48 bytes).
@@ -69,8 +81,9 @@ class FormLogReader {
     Part part_ = Part::Key;
     std::string key_;  // decoded, at most 16 bytes kept
     bool key_long_ = false;
-    std::string value_;  // decoded, at most kMaxUserName bytes kept
-    int pending_ = 0;    // 0: none; 1: '%' seen; 2: '%' and one hex digit
+    std::string value_;  // decoded, leading white space skipped, at most kMaxUserName + 1 bytes
+    bool value_long_ = false;  // a byte other than white space came past value_'s room
+    int pending_ = 0;          // 0: none; 1: '%' seen; 2: '%' and one hex digit
     char hex_ = 0;
     bool has_log_ = false;
     bool fresh_ = false;

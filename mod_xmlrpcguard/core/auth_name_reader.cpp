@@ -32,6 +32,13 @@ std::string php_int_text(std::string_view text) {
     return negative && value != 0 ? "-" + out : out;
 }
 
+// A text that ran past what TagText keeps: longer than kMaxUserName, so login_fold()
+// makes it the one overlong name, and longer than any method's name.
+std::string_view overlong_name() {
+    static const std::string text(kMaxUserName + 1, '=');
+    return text;
+}
+
 // Emptied in place: the texts keep their memory for the next body.
 template <class Slots>
 void clear_slots(Slots& slots) noexcept {
@@ -84,18 +91,24 @@ void AuthNameReader::on_close(std::string_view name) {
         scratch_ = php_int_text(trimmed);
         attach({true, scratch_, nullptr});
     } else if (name == "string") {
-        attach({true, at_most(text_.trimmed(), kMaxUserName), nullptr});
+        attach({true, text_.fits() ? text_.trimmed() : overlong_name(), nullptr});
     } else if (name == "double" || name == "boolean" || name == "dateTime.iso8601") {
         attach({true, {}, nullptr, false});  // a float, bool or date names no account
     } else if (name == "value") {
-        if (!text_.blank()) {
+        if (!text_.blank() && !text_.fits()) {  // longer than any method or name
+            attach({true, overlong_name(), nullptr});
+        } else if (!text_.blank()) {
             scratch_.assign(text_.had_leading_space() ? " " : "");
-            scratch_.append(at_most(text_.kept(), kMaxUserName));
-            attach({true, at_most(scratch_, kMaxUserName), nullptr});
+            scratch_.append(text_.kept());
+            attach({true, scratch_, nullptr});
         }
     } else if (name == "base64") {
-        decode_base64(text_.kept(), scratch_);
-        attach({true, at_most(scratch_, kMaxUserName), nullptr});
+        if (!text_.fits() && text_.overflow_has_base64()) {  // decodes past the kept text
+            attach({true, overlong_name(), nullptr});
+        } else {
+            decode_base64(text_.kept(), scratch_);
+            attach({true, scratch_, nullptr});
+        }
     } else if ((name == "data" || name == "struct") && !frames_.empty()) {
         Frame closed = std::move(frames_.back());
         frames_.pop_back();
@@ -129,7 +142,8 @@ void AuthNameReader::put(Args& args, int index, const Value& value) {
     }
     Slot& slot = args.at[static_cast<std::size_t>(index)];
     slot.present = value.scalar && value.named;
-    slot.text.assign(value.scalar ? value.text : std::string_view());
+    // Slots hold names: PHP-trimmed, long enough to tell an overlong one.
+    slot.text.assign(value.scalar ? kept_user_name(value.text) : std::string_view());
     if (index == 0) {
         args.first_container = !value.scalar;
         if (value.scalar) {

@@ -326,8 +326,15 @@ char lower(char c) noexcept {
 
 }  // namespace
 
+std::string_view kept_user_name(std::string_view text) noexcept {
+    text = php_trim(text);
+    return text.substr(0, std::min(text.size(), kMaxUserName + 1));
+}
+
 std::string login_fold(std::string_view name) {
-    name = name.substr(0, std::min(name.size(), kMaxUserName));
+    if (name.size() > kMaxUserName) {
+        return std::string(kOverlongFold);
+    }
     if (plain_login(name)) {
         std::string out(name);
         std::transform(out.begin(), out.end(), out.begin(), lower);
@@ -431,8 +438,8 @@ std::uint64_t NameHasher::operator()(std::string_view name) const {
             key_, std::span(reinterpret_cast<const unsigned char*>(folded.data()), folded.size()));
         return hash == 0 ? 1 : hash;
     };
-    name = name.substr(0, std::min(name.size(), kMaxUserName));
-    if (plain_login(name)) {  // folded on the stack: no allocation per request
+    if (name.size() <= kMaxUserName &&
+        plain_login(name)) {  // folded on the stack: no allocation per request
         std::array<char, kMaxUserName> folded;
         std::transform(name.begin(), name.end(), folded.begin(), lower);
         return hash_of({folded.data(), name.size()});
@@ -453,8 +460,12 @@ void FormLogReader::add(char c) {
         } else {
             key_long_ = true;
         }
-    } else if (value_.size() < kMaxUserName) {
+    } else if (value_.empty() && is_php_space(c)) {
+        // PHP's trim: the name's leading white space never counts towards its length
+    } else if (value_.size() <= kMaxUserName) {
         value_.push_back(c);
+    } else if (!is_php_space(c)) {
+        value_long_ = true;  // more of the name past what is kept: overlong, trimmed or not
     }
 }
 
@@ -475,7 +486,7 @@ void FormLogReader::end_field() {
     if (!key_long_ && key == "log") {
         has_log_ = true;
         fresh_ = true;
-        log_ = value_;
+        log_ = value_long_ ? value_ : std::string(kept_user_name(value_));
     } else if (key.substr(0, 4) == "log[") {
         has_log_ = false;  // an array: no name WordPress can use
         log_.clear();
@@ -483,6 +494,7 @@ void FormLogReader::end_field() {
     key_.clear();
     key_long_ = false;
     value_.clear();
+    value_long_ = false;
     part_ = Part::Key;
 }
 

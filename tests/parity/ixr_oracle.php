@@ -15,9 +15,9 @@
 // it: args[position] of the method (positions read from class-wp-xmlrpc-server.php,
 // args as IXR_Server::call unwraps them), a string or int, through sanitize_user()
 // and lower case (MySQL's case-insensitive collation); null when none (a single call)
-// or a list per multicall call (null entries). Names are cut to 128 bytes first, as
-// the scanner keeps them; with XRG_ORACLE_FULL_NAMES=1 they are not, and the account
-// is the one WordPress itself reaches (see tests/parity/pending/).
+// or a list per multicall call (null entries). A name longer than 128 bytes after
+// PHP's trim() is the guard's one overlong name ("\0overlong", user_names.hpp): it
+// reaches an account only when padded with what sanitize_user() deletes.
 $wordpress = getenv('XRG_WORDPRESS_DIR') ?: '/usr/share/wordpress';
 
 // IXR consults two WordPress filters; outside WordPress they pass the value on.
@@ -84,8 +84,10 @@ function user_hex($method, $params) {
     if (!is_string($name) && !is_int($name)) {
         return null;
     }
-    $cut = getenv('XRG_ORACLE_FULL_NAMES') === '1' ? strlen((string) $name) : 128;
-    $name = strtolower(sanitize_user(substr((string) $name, 0, $cut)));
+    if (strlen(trim((string) $name)) > 128) {
+        return bin2hex("\0overlong");
+    }
+    $name = strtolower(sanitize_user((string) $name));
     return $name === '' ? null : bin2hex($name);
 }
 

@@ -125,8 +125,8 @@ BOOST_AUTO_TEST_CASE(plain_names_fold_and_hash_as_any_other) {
     }
     BOOST_TEST(login_fold("a.B-c_D@Example.ORG") == "a.b-c_d@example.org");
     BOOST_TEST(login_fold("x>Y") == "x>y");
-    BOOST_TEST(login_fold(long_name) == std::string(kMaxUserName, 'q'));
-    BOOST_TEST(hash(long_name) == hash(std::string(kMaxUserName, 'q')));
+    BOOST_TEST(login_fold(long_name) == std::string(kOverlongFold));
+    BOOST_TEST(hash(long_name) != hash(std::string(kMaxUserName, 'q')));
 }
 
 BOOST_AUTO_TEST_CASE(form_log_as_php_parses_it) {
@@ -323,4 +323,62 @@ BOOST_AUTO_TEST_CASE(tags_are_stripped_as_php_strips_them) {
     BOOST_TEST(login_fold("x<?xml a-->b>admin") == "xadmin");      // "<?xml" a tag, "->" no end
     BOOST_TEST(login_fold("<?xml>admin").empty());                 // ... but not at the start
     BOOST_TEST(login_fold("?><style<<!---->a?>admin") == "?>a?admin");  // depth outlives "<!--"
+}
+
+// Padding a name with what sanitize_user() deletes (octets, tags, entities) reaches the
+// account in WordPress however long the padding; the guard cannot fold what it does not
+// keep, so every name past kMaxUserName is one name, whose failures lock it like any.
+BOOST_AUTO_TEST_CASE(overlong_names_are_one_name) {
+    std::string octets;
+    for (int i = 0; i < 43; ++i) {
+        octets += "%41";
+    }
+    BOOST_TEST(login_fold(octets + "admin") == std::string(kOverlongFold));
+    BOOST_TEST(login_fold(std::string(kMaxUserName, 'a')) == std::string(kMaxUserName, 'a'));
+    BOOST_TEST(login_fold(std::string(kMaxUserName + 1, 'a')) == std::string(kOverlongFold));
+    BOOST_TEST(login_fold("\0overlong") != std::string(kOverlongFold));  // a NUL is stripped
+    NameHasher hash({1, 2});
+    BOOST_TEST(hash(octets + "admin") == hash(std::string(300, 'x')));
+    BOOST_TEST(hash(octets + "admin") != hash("admin"));
+    BOOST_TEST(hash(std::string(kMaxUserName + 1, 'a')) != hash(std::string(kMaxUserName, 'a')));
+
+    // The readers keep one byte past the limit, PHP-trimmed first: white space around a
+    // short name never makes it overlong, and anything past the room does.
+    std::string spaces(300, ' ');
+    for (std::size_t piece : {0, 7}) {
+        BOOST_TEST(login_fold(scan(call("wp.getUsersBlogs", p(s(octets + "admin")) + p(s("pw"))),
+                                   nullptr, piece)
+                                  .user) == std::string(kOverlongFold));
+        BOOST_TEST(login_fold(scan(call("wp.getUsersBlogs",
+                                        p("&lt;b&gt;" + spaces + octets + "admin") + p(s("pw"))),
+                                   nullptr, piece)
+                                  .user) == std::string(kOverlongFold));
+        BOOST_TEST(scan(call("wp.getUsersBlogs", p(spaces + "admin" + spaces) + p(s("pw"))),
+                        nullptr, piece)
+                       .user == "admin");
+        // <base64> whose text runs past what is kept: its decoded name is overlong.
+        std::string junk(300, '!');
+        BOOST_TEST(login_fold(scan(call("wp.getUsersBlogs",
+                                        p("<base64>" + junk + "YWRtaW4=</base64>") + p(s("pw"))),
+                                   nullptr, piece)
+                                  .user) == std::string(kOverlongFold));
+    }
+    auto form_log = [](const std::string& body) {
+        FormLogReader reader;
+        reader.feed(body);
+        reader.finish();
+        return reader.log();
+    };
+    BOOST_TEST(form_log("log=" + std::string(200, '+') + "admin" + std::string(200, '+')) ==
+               "admin");
+    std::string encoded_octets;  // the form decodes %XX once: %2541 is "%41" for sanitize_user()
+    for (int i = 0; i < 43; ++i) {
+        encoded_octets += "%2541";
+    }
+    BOOST_TEST(login_fold(form_log("log=" + encoded_octets + "admin&pwd=x")) ==
+               std::string(kOverlongFold));
+    BOOST_TEST(login_fold(form_log("log=" + std::string(130, 'a') + std::string(50, '+') +
+                                   "&pwd=x")) == std::string(kOverlongFold));
+    BOOST_TEST(form_log("log=" + std::string(128, 'a') + std::string(50, '+') + "&pwd=x") ==
+               std::string(128, 'a'));
 }
