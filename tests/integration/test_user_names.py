@@ -172,6 +172,20 @@ class UserNames(unittest.TestCase):
                 self.assertIn('id="login_error"', answer["body"])
                 self.assertEqual(self.checks() - before, 0, f"{label}: a check reached PHP")
 
+    def test_names_padded_past_any_account_meet_one_lock(self):
+        # sanitize_user() deletes octets and tags however many: WordPress reaches
+        # "padded" behind any padding, so every name past 128 bytes is one name here.
+        bots = [self.src(25, h) for h in range(1, 7)]
+        self.attack("%41" * 43 + "padded", bots)  # five reach PHP, the sixth locks it
+        before = self.checks()
+        for n, padding in enumerate(["%42" * 50, "&lt;b&gt;" * 45, " " * 10 + "%41" * 43]):
+            answer = self.guess(padding + "padded", "x", self.src(25, 10 + n))
+            self.assertIn(FAULT_403, answer["body"], answer)
+        self.assertEqual(self.checks() - before, 0, "a padded guess reached PHP")
+        # A name that fits is its own name.
+        other = self.guess("padded", "right", self.src(25, 20))
+        self.assertNotIn("<fault>", other["body"], other)
+
     def test_a_slow_tail_cannot_carry_a_complete_body_past_the_check(self):
         # The whole call in the first piece, white space (or a comment after the root)
         # later: the scanner may only see the name when the rest arrives, and by then
