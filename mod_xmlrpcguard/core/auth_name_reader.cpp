@@ -95,7 +95,7 @@ void AuthNameReader::on_close(std::string_view name) {
     } else if (name == "double" || name == "boolean" || name == "dateTime.iso8601") {
         attach({true, {}, nullptr, false});  // a float, bool or date names no account
     } else if (name == "value") {
-        if (!text_.blank() && !text_.fits()) {  // longer than any method or name
+        if (!text_.fits()) {  // longer than any method or name (and not blank)
             attach({true, overlong_name(), nullptr});
         } else if (!text_.blank()) {
             scratch_.assign(text_.had_leading_space() ? " " : "");
