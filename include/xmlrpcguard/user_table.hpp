@@ -101,6 +101,13 @@ class UserTable {
                                std::int64_t now) const noexcept;
     void trust(std::size_t vhost, std::uint64_t name, const Address& who, std::int64_t now,
                std::int64_t until) noexcept;
+    // Ends every trust of the name (an operator's lift).
+    void lift_trust(std::size_t vhost, std::uint64_t name) noexcept;
+    // Moves whenever a trust of the vhost is taken away or shortened before its end
+    // (displaced by another address, lifted, its record evicted), so a copy of a
+    // trust's end read at one generation is still a lower bound of it while the
+    // generation has not moved (TrustMemo). Read it before the lookup it vouches for.
+    std::uint32_t trust_generation(std::size_t vhost) const noexcept;
 
     // Counts one failure into the vhost's rate (every failure, named or not).
     void count_failure(std::size_t vhost, std::int64_t now, const AlarmRule& rule) noexcept;
@@ -136,6 +143,7 @@ class UserTable {
     Held hold(std::size_t vhost, std::uint64_t name, std::int64_t now, bool create) const noexcept;
     Record* claim(std::size_t bucket, std::uint64_t vhost_id, std::uint64_t name,
                   std::int64_t now) const noexcept;
+    void bump_trust_generation(std::uint64_t vhost_id) const noexcept;
 
     std::byte* base_ = nullptr;
     std::size_t capacity_ = 0;

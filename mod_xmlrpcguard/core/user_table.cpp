@@ -50,6 +50,9 @@ struct UserTable::Vhost {
     std::atomic<std::uint32_t> lock_horizon;  // no lock of this vhost ends later
     std::atomic<std::uint32_t> alarm_flag;
     std::atomic<std::uint64_t> bucket[kBuckets];  // (period number << 24) | failures
+    // Appended (in what was padding; a region of the layout before holds 0 here):
+    // bumped under the record's stripe whenever a trust is taken away (trust_generation).
+    std::atomic<std::uint32_t> trust_generation;
 };
 
 struct UserTable::Record {
@@ -207,6 +210,9 @@ UserTable::Record* UserTable::claim(std::size_t bucket, std::uint64_t vhost_id, 
         }
     }
     if (best) {
+        if (best->name != 0) {
+            bump_trust_generation(best->vhost);  // evicted: its (ended) trusts go with it
+        }
         std::memset(best, 0, sizeof(Record));
         best->name = name;
         best->vhost = vhost_id;
@@ -341,6 +347,11 @@ void UserTable::trust(std::size_t slot, std::uint64_t name, const Address& who, 
                 place = &trusted;  // the one that ends first makes room
             }
         }
+        bool same = std::memcmp(place->key, who.bytes.data(), 16) == 0;
+        if (place->until > clamp_time(now) && (!same || clamp_time(until) < place->until)) {
+            // Another address's trust displaced, or this one's shortened.
+            vhost(slot)->trust_generation.fetch_add(1, std::memory_order_release);
+        }
         std::memcpy(place->key, who.bytes.data(), 16);
         place->until = clamp_time(until);
         r->last_activity = clamp_time(now);
@@ -349,6 +360,33 @@ void UserTable::trust(std::size_t slot, std::uint64_t name, const Address& who, 
         header()->refused.fetch_add(1, std::memory_order_relaxed);
     }
     unlock(held.stripe);
+}
+
+void UserTable::lift_trust(std::size_t slot, std::uint64_t name) noexcept {
+    Held held = hold(slot, name, 0, false);
+    if (!held.stripe) {
+        return;
+    }
+    if (held.record) {
+        for (auto& trusted : held.record->trusted) {
+            trusted = {};
+        }
+        vhost(slot)->trust_generation.fetch_add(1, std::memory_order_release);
+    }
+    unlock(held.stripe);
+}
+
+std::uint32_t UserTable::trust_generation(std::size_t slot) const noexcept {
+    return vhost(slot)->trust_generation.load(std::memory_order_acquire);
+}
+
+void UserTable::bump_trust_generation(std::uint64_t vhost_id) const noexcept {
+    for (std::size_t i = 0; i < kVhosts; ++i) {
+        if (vhost(i)->id.load(std::memory_order_relaxed) == vhost_id) {
+            vhost(i)->trust_generation.fetch_add(1, std::memory_order_release);
+            return;
+        }
+    }
 }
 
 void UserTable::count_failure(std::size_t slot, std::int64_t now, const AlarmRule& rule) noexcept {

@@ -16,6 +16,7 @@
 #include "glue.hpp"
 #include "user_config.hpp"
 #include "user_shm.hpp"
+#include "xmlrpcguard/trust_memo.hpp"
 #include "xmlrpcguard/user_table.hpp"
 
 namespace xmlrpcguard::httpd {
@@ -417,6 +418,9 @@ void record_failure(GuardedExchange& exchange, UserTable& table, const NameHashe
     }
 }
 
+// One per process: the trusts its threads renewed (xmlrpcguard/trust_memo.hpp).
+constinit TrustMemo g_trust_memo;
+
 void record_trust(GuardedExchange& exchange, UserTable& table, const NameHasher& hash,
                   std::string_view name, std::int64_t now) {
     if (name.empty()) {
@@ -424,15 +428,11 @@ void record_trust(GuardedExchange& exchange, UserTable& table, const NameHasher&
     }
     const UserConfig& config = *exchange.config.users;
     std::uint64_t key = hash(name);
-    std::int64_t until = table.trusted_until(exchange.users->vhost, key, exchange.key, now);
     // An owner's client that logs in on every call (most XML-RPC apps do) renews its trust
     // at most once per refresh step, not with a locked write per request.
-    std::int64_t refresh = std::min<std::int64_t>(3600, config.trust_time / 16);
-    if (until != 0 && until >= now + config.trust_time - refresh) {
-        return;
-    }
-    table.trust(exchange.users->vhost, key, exchange.key, now, now + config.trust_time);
-    if (until == 0) {
+    TrustRenewal renewal =
+        g_trust_memo.renew(table, exchange.users->vhost, key, exchange.key, now, config.trust_time);
+    if (renewal.written && renewal.was_until == 0) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, exchange.r,
                       "XRG0305: trusted client=%s for user=\"%s\" user_hash=%s for %us "
                       "(successful login)",
