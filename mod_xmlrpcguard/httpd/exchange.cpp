@@ -23,8 +23,9 @@ GuardedExchange::GuardedExchange(request_rec* request, Endpoint which, const Add
                                  const ServerConfig& server_config)
     : r(request), config(server_config), endpoint(which), key(offender) {
     if (endpoint == Endpoint::XmlRpc) {
-        request_scanner.borrow();
-        response_scanner.borrow();
+        scanners.borrow();
+        request_scanner = scanners.request();
+        response_scanner = scanners.response();
     }
 }
 

@@ -32,9 +32,10 @@ struct GuardedExchange {
     const ServerConfig& config;
     Endpoint endpoint;
     Address key;  // the offender key: IPv4 as is, IPv6 masked per XmlRpcGuardIPv6Prefix
-    BorrowedScanner<RequestScanner> request_scanner;    // XML-RPC only
-    BorrowedScanner<ResponseScanner> response_scanner;  // XML-RPC only
-    LoginMarkerFinder login_marker;                     // login only
+    BorrowedScanners scanners;                        // XML-RPC only: the pair below
+    ScannerHandle<RequestScanner> request_scanner;    // XML-RPC only
+    ScannerHandle<ResponseScanner> response_scanner;  // XML-RPC only
+    LoginMarkerFinder login_marker;                   // login only
     bool request_finished = false;
     bool scannable = true;  // false once the answer turns out encoded or unreadable
     bool concluded = false;
