@@ -8,14 +8,13 @@
 
 #include "config.hpp"
 #include "scanner_cache.hpp"
+#include "user_guard.hpp"
 #include "xmlrpcguard/address.hpp"
 #include "xmlrpcguard/login_marker.hpp"
 #include "xmlrpcguard/offence_policy.hpp"
 #include "xmlrpcguard/xmlrpc_scanner.hpp"
 
 namespace xmlrpcguard::httpd {
-
-struct UserExchange;  // user_guard.hpp
 
 enum class AnswerState : unsigned char {
     NotStarted,  // the output filter has not run yet: nothing of the answer has left
@@ -48,6 +47,7 @@ struct GuardedExchange {
     // connection: its packets reach us from the proxy, so its ban stays in httpd.
     bool forwarded = false;
     UserExchange* users = nullptr;  // the user names it names (user_guard.hpp); null: not read
+    std::optional<UserExchange> user_storage;  // where `users` points: one allocation, one cleanup
     // The clock, read at most once per filter call (exchange_now); the body's first call
     // keeps post_read_request's reading. 0: not read in this call yet.
     std::int64_t clock = 0;

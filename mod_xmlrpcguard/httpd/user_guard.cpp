@@ -138,7 +138,7 @@ void begin_user_exchange(request_rec* r, GuardedExchange& exchange, std::int64_t
         }
         return;
     }
-    auto* users = pool_new<UserExchange>(r->pool);
+    UserExchange* users = &exchange.user_storage.emplace();
     users->vhost = *slot;
     users->trusted_ip = config->trusts(exchange.key);
     if (exchange.endpoint == Endpoint::XmlRpc) {
