@@ -39,6 +39,23 @@ Address at(int i) {
     return *Address::parse("198.18.0." + std::to_string(i));
 }
 
+// Trusted (written), looked up (remembered), then answered from the memo.
+void remembered(TrustMemo& memo, UserTable& table, std::size_t vhost, const Address& who) {
+    for (int i = 0; i < 3; ++i) {
+        memo.renew(table, vhost, kName, who, kNow + i, kTrustTime);
+    }
+    BOOST_TEST(memo.recall(vhost, kName, who, table.trust_generation(vhost)) == kNow + kTrustTime);
+}
+
+// A table whose vhost 42 trusts the owner, and a memo that remembers it.
+struct OwnerRemembered {
+    OwnerRemembered() { remembered(*memo, t.table, vhost, owner); }
+    Table t;
+    std::size_t vhost = *t.table.vhost_slot(42);
+    std::unique_ptr<TrustMemo> memo = std::make_unique<TrustMemo>();
+    Address owner = at(7);
+};
+
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(a_renewed_trust_is_answered_from_the_memo) {
@@ -75,16 +92,9 @@ BOOST_AUTO_TEST_CASE(a_renewed_trust_is_answered_from_the_memo) {
 // The owner's address loses its trust to a fifth address (four are kept per name).
 // A child that remembered it must not skip the renewal: the owner, who has just
 // logged in, would be locked out with the name under attack.
-BOOST_AUTO_TEST_CASE(a_displaced_trust_is_never_hidden_by_the_memo) {
-    Table t;
-    std::size_t vhost = *t.table.vhost_slot(42);
+BOOST_FIXTURE_TEST_CASE(a_displaced_trust_is_never_hidden_by_the_memo, OwnerRemembered) {
     std::size_t other_vhost = *t.table.vhost_slot(43);
-    auto memo = std::make_unique<TrustMemo>();
-    Address owner = at(7);
-    for (int i = 0; i < 3; ++i) {
-        memo->renew(t.table, vhost, kName, owner, kNow + i, kTrustTime);
-        memo->renew(t.table, other_vhost, kName, owner, kNow + i, kTrustTime);
-    }
+    remembered(*memo, t.table, other_vhost, owner);
     BOOST_TEST(memo->renew(t.table, vhost, kName, owner, kNow + 3, kTrustTime).memo_hit);
     // Four more addresses log in as the name, each later: the owner's ends first and
     // goes (another child did this; this child's memo was not told).
@@ -103,16 +113,7 @@ BOOST_AUTO_TEST_CASE(a_displaced_trust_is_never_hidden_by_the_memo) {
 
 // An operator lifts the trusts of a name (its password leaked): no child may go on
 // treating an address as trusted from its memo.
-BOOST_AUTO_TEST_CASE(a_lifted_trust_is_never_hidden_by_the_memo) {
-    Table t;
-    std::size_t vhost = *t.table.vhost_slot(42);
-    auto memo = std::make_unique<TrustMemo>();
-    Address owner = at(7);
-    for (int i = 0; i < 3; ++i) {
-        memo->renew(t.table, vhost, kName, owner, kNow + i, kTrustTime);
-    }
-    std::uint32_t generation = t.table.trust_generation(vhost);
-    BOOST_TEST(memo->recall(vhost, kName, owner, generation) == kNow + kTrustTime);
+BOOST_FIXTURE_TEST_CASE(a_lifted_trust_is_never_hidden_by_the_memo, OwnerRemembered) {
     t.table.lift_trust(vhost, kName);
     BOOST_TEST(!t.table.trusted(vhost, kName, owner, kNow + 5));
     BOOST_TEST(memo->recall(vhost, kName, owner, t.table.trust_generation(vhost)) == 0);
@@ -121,16 +122,9 @@ BOOST_AUTO_TEST_CASE(a_lifted_trust_is_never_hidden_by_the_memo) {
     BOOST_TEST(after.was_until == 0);
 }
 
-// A trust shortened (a graceful restart to a shorter XmlRpcGuardUserTrustTime) moves
+// A trust shortened (a graceful restart to a shorter XmlRpcGuardTrustTime) moves
 // the generation too: the memo never reports an end later than the table's.
-BOOST_AUTO_TEST_CASE(a_shortened_trust_is_never_overstated) {
-    Table t;
-    std::size_t vhost = *t.table.vhost_slot(42);
-    auto memo = std::make_unique<TrustMemo>();
-    Address owner = at(7);
-    for (int i = 0; i < 3; ++i) {
-        memo->renew(t.table, vhost, kName, owner, kNow + i, kTrustTime);
-    }
+BOOST_FIXTURE_TEST_CASE(a_shortened_trust_is_never_overstated, OwnerRemembered) {
     std::uint32_t generation = t.table.trust_generation(vhost);
     t.table.trust(vhost, kName, owner, kNow + 4, kNow + 4 + 86400);
     BOOST_TEST(t.table.trust_generation(vhost) != generation);
