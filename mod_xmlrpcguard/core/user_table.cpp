@@ -413,8 +413,9 @@ AlarmState UserTable::alarm(std::size_t slot, std::int64_t now,
         return state;
     }
     auto period = static_cast<std::uint64_t>(now) / rule.period;
+    const Vhost* record = vhost(slot);  // once: it is asked for up to 16 periods
     auto count_of = [&](std::uint64_t p) -> std::uint32_t {
-        std::uint64_t cell = vhost(slot)->bucket[p % kBuckets].load(std::memory_order_relaxed);
+        std::uint64_t cell = record->bucket[p % kBuckets].load(std::memory_order_relaxed);
         return (cell >> 24) == (p & 0xFFFFFFFFFFULL) ? static_cast<std::uint32_t>(cell & 0xFFFFFF)
                                                      : 0;
     };
