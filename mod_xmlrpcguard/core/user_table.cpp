@@ -348,8 +348,9 @@ void UserTable::trust(std::size_t slot, std::uint64_t name, const Address& who, 
             }
         }
         bool same = std::memcmp(place->key, who.bytes.data(), 16) == 0;
-        if (place->until > clamp_time(now) && (!same || clamp_time(until) < place->until)) {
-            // Another address's trust displaced, or this one's shortened.
+        if (place->until != 0 && (!same || clamp_time(until) < place->until)) {
+            // Another address's trust displaced (ended or not by this reading of the
+            // clock: another child's may be a second behind), or this one's shortened.
             vhost(slot)->trust_generation.fetch_add(1, std::memory_order_release);
         }
         std::memcpy(place->key, who.bytes.data(), 16);
