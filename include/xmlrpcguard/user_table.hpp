@@ -10,9 +10,11 @@
 // records only under their stripe's robust process-shared mutex (waited for at most
 // a second: a scribbled or stuck mutex makes the call fail open, never stall); the
 // vhost records (failure buckets, the lock horizon, the alarm flag) and the
-// statistics by anyone, with atomics. A writer killed mid-update can leave one record
-// half written: records are data (a ring index is clamped, times are compared, never
-// used as sizes), so that costs at most a miscount of one name.
+// statistics by anyone, with atomics; a vhost's trust generation by whoever takes a
+// trust away, with a release add while holding the record's stripe. A writer killed
+// mid-update can leave one record half written: records are data (a ring index is
+// clamped, times are compared, never used as sizes), so that costs at most a miscount
+// of one name.
 #pragma once
 
 #include <atomic>
