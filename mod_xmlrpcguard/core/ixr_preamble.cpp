@@ -59,13 +59,86 @@ std::string_view remove_doctype(std::string_view window) noexcept {
 }
 
 // substr($m, 0, strcspn(substr($m, 0, 20), "> \t\r\n")) is one of IXR's three roots.
+// (A loop rather than find_first_of, which calls memchr on the set for every byte.)
 bool is_root_tag(std::string_view head) noexcept {
-    std::size_t length = std::min(head.size(), head.find_first_of("> \t\r\n"));
+    std::size_t length = 0;
+    while (length < head.size()) {
+        char c = head[length];
+        if (c == '>' || c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+            break;
+        }
+        ++length;
+    }
     std::string_view tag = head.substr(0, length);
     return tag == "<methodCall" || tag == "<methodResponse" || tag == "<fault";
 }
 
 }  // namespace
+
+// The stages of run() on one buffer. A window settles while the body is still being
+// fed when the body reaches past it, with the body's end (trimmed) when it does not;
+// once one has met the end, every later window is cut from what that one left.
+IxrPreamble::Settled IxrPreamble::settle(std::string& body) noexcept {
+    char* const data = body.data();
+    std::size_t pos = 0;
+    std::size_t end = body.size();
+    bool at_end = false;
+    for (Stage window : {Stage::DeclarationWindow, Stage::DoctypeWindow, Stage::RootWindow}) {
+        while (pos < end && is_php_space(data[pos])) {
+            ++pos;
+        }
+        if (pos == end) {
+            return {true, pos, pos};  // nothing but white space: trim() left ''
+        }
+        std::size_t size = window == Stage::DeclarationWindow ? kDeclarationWindow
+                           : window == Stage::DoctypeWindow   ? kDoctypeWindow
+                                                              : kRootWindow;
+        std::size_t remaining = end - pos;
+        std::size_t window_end = pos + std::min(size, remaining);
+        if (at_end ? remaining <= size : remaining < size) {
+            window_end = pos + trim_end({data + pos, remaining}).size();
+            end = window_end;
+            at_end = true;
+        }
+        std::string_view head(data + pos, window_end - pos);
+        switch (window) {
+            case Stage::DeclarationWindow: {
+                std::size_t start = head.find("<?xml");
+                std::size_t close =
+                    start == std::string_view::npos ? start : head.find("?>", start + 5);
+                if (close != std::string_view::npos) {
+                    std::size_t cut = close + 2 - start;
+                    std::memmove(data + pos + cut, data + pos, start);
+                    pos += cut;
+                }
+                break;
+            }
+            case Stage::DoctypeWindow:
+                pos += head.size() - remove_doctype(head).size();
+                break;
+            default:
+                if (!is_root_tag(head)) {
+                    return {true, pos, pos};
+                }
+                break;
+        }
+    }
+    // The body stage: everything up to a '\0' or '\x0B' is passed on; after one, only
+    // white space may follow.
+    std::size_t length = end - pos;
+    if (const void* nul = std::memchr(data + pos, '\0', length)) {
+        length = static_cast<std::size_t>(static_cast<const char*>(nul) - (data + pos));
+    }
+    if (const void* tab = std::memchr(data + pos, '\x0B', length)) {
+        length = static_cast<std::size_t>(static_cast<const char*>(tab) - (data + pos));
+    }
+    Settled settled{false, pos, pos + length};
+    if (length < end - pos) {
+        char* after = data + pos + length + 1;
+        settled.refused = std::find_if_not(after, data + end, is_php_space) != data + end;
+    }
+    return settled;
+}
 
 void IxrPreamble::reset() noexcept {
     stage_ = Stage::TrimBeforeDeclaration;
