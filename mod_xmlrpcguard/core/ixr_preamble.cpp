@@ -20,20 +20,32 @@ std::string_view trim_end(std::string_view text) noexcept {
     return text;
 }
 
-// preg_replace('/<\?xml.*?\?>/s', '', $window, 1)
-std::string_view remove_declaration(char* window, std::size_t size) noexcept {
-    std::string_view text(window, size);
+// What preg_replace('/<\?xml.*?\?>/s', '', $window, 1) removes: [start, after), or
+// nothing (start == npos).
+struct Declaration {
+    std::size_t start = std::string_view::npos;
+    std::size_t after = 0;
+};
+
+Declaration find_declaration(std::string_view text) noexcept {
     std::size_t start = text.find("<?xml");
     if (start == std::string_view::npos) {
-        return text;
+        return {};
     }
     std::size_t end = text.find("?>", start + 5);
     if (end == std::string_view::npos) {
-        return text;
+        return {};
     }
-    std::size_t after = end + 2;
-    std::memmove(window + start, window + after, size - after);
-    return {window, size - (after - start)};
+    return {start, end + 2};
+}
+
+std::string_view remove_declaration(char* window, std::size_t size) noexcept {
+    Declaration found = find_declaration({window, size});
+    if (found.start == std::string_view::npos) {
+        return {window, size};
+    }
+    std::memmove(window + found.start, window + found.after, size - found.after);
+    return {window, size - (found.after - found.start)};
 }
 
 // preg_replace('/^<!DOCTYPE[^>]*+>/i', '', $window, 1)
@@ -103,12 +115,11 @@ IxrPreamble::Settled IxrPreamble::settle(std::string& body) noexcept {
         std::string_view head(data + pos, window_end - pos);
         switch (window) {
             case Stage::DeclarationWindow: {
-                std::size_t start = head.find("<?xml");
-                std::size_t close =
-                    start == std::string_view::npos ? start : head.find("?>", start + 5);
-                if (close != std::string_view::npos) {
-                    std::size_t cut = close + 2 - start;
-                    std::memmove(data + pos + cut, data + pos, start);
+                // The bytes before it move up to it, so that the rest stays in place.
+                Declaration found = find_declaration(head);
+                if (found.start != std::string_view::npos) {
+                    std::size_t cut = found.after - found.start;
+                    std::memmove(data + pos + cut, data + pos, found.start);
                     pos += cut;
                 }
                 break;
