@@ -91,6 +91,15 @@ void CanonicalPushParser::feed(std::span<const char> bytes) {
     }
 }
 
+void CanonicalPushParser::adopt(std::string& bytes) {
+    if (mode_ == Mode::Holding && held_.empty() && bytes.size() <= budget_) {
+        held_.swap(bytes);
+        bytes.clear();
+        return;
+    }
+    feed(bytes);
+}
+
 void CanonicalPushParser::finish() {
     if (mode_ == Mode::Libxml2) {
         libxml2_.finish();

@@ -43,6 +43,9 @@ class CanonicalPushParser {
 
     // The interface of SaxPushParser.
     void feed(std::span<const char> bytes);
+    // feed(bytes) as the first bytes of a body, without the copy: the buffers are
+    // swapped (bytes gets the one held before, emptied, its memory kept).
+    void adopt(std::string& bytes);
     void finish();
     void reset() noexcept;
     void stop(ScanStatus verdict) noexcept;

@@ -120,7 +120,8 @@ struct RequestScanner::Impl final : detail::XmlRpcReader, detail::ByteSink {
     };
 
     // A body that fits the recogniser's budget is held as it came and WordPress's
-    // preamble settled on it at finish() (IxrPreamble::settle): one copy, no windows.
+    // preamble settled on it at finish() (IxrPreamble::settle): one copy, no windows,
+    // and the recogniser reads that same buffer.
     // A longer one streams through the preamble from its first byte, as it always did.
     void feed(std::span<const char> bytes) {
         if (concluded) {
@@ -150,7 +151,11 @@ struct RequestScanner::Impl final : detail::XmlRpcReader, detail::ByteSink {
             holding = false;
             detail::IxrPreamble::Settled settled = detail::IxrPreamble::settle(body);
             if (settled.to > settled.from) {
-                parser.feed({body.data() + settled.from, settled.to - settled.from});
+                // What the preamble passes on, moved to the buffer's start (it is in
+                // cache) and handed over without a second copy.
+                body.resize(settled.to);
+                body.erase(0, settled.from);
+                parser.adopt(body);
             }
             if (settled.refused) {
                 parser.stop(ScanStatus::Malformed);  // WordPress does not parse it at all
