@@ -66,7 +66,7 @@ BOOST_AUTO_TEST_CASE(the_fixtures_heads) {
 }
 
 // Every combination of the parts, with fillers across the 20-, 100- and 200-byte
-// windows (each eighth length, a different eighth for each combination), so that each
+// windows (each sixteenth length, a different one for each combination), so that each
 // window ends inside, at or past the body's end.
 BOOST_AUTO_TEST_CASE(combinations_across_the_windows) {
     using namespace std::string_view_literals;
@@ -93,8 +93,8 @@ BOOST_AUTO_TEST_CASE(combinations_across_the_windows) {
                 for (auto root : roots) {
                     for (auto tail : tails) {
                         ++combination;
-                        for (std::size_t filler = combination % 8; filler <= 230 && failures < 10;
-                             filler += 8) {
+                        for (std::size_t filler = combination % 16; filler <= 230 && failures < 10;
+                             filler += 16) {
                             std::string body;
                             body.append(lead).append(declaration).append(doctype).append(root);
                             for (std::size_t i = 0; i < filler; ++i) {
