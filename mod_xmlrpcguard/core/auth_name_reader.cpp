@@ -57,15 +57,22 @@ int index_of_key(std::string_view key) noexcept {
 
 }  // namespace
 
+// Only what a body touched: most bodies leave the map and the inner slots alone.
 void AuthNameReader::clear() {
     frames_.clear();
     names_.clear();
-    first_keys_.clear();
-    clear_slots(top_.at);
-    clear_slots(top_.inner);
+    if (!first_keys_.empty()) {
+        first_keys_.clear();
+    }
+    if (top_touched_) {
+        clear_slots(top_.at);
+        clear_slots(top_.inner);
+        top_touched_ = false;
+    }
     top_.count = 0;
     top_.first_container = false;
     method_.clear();
+    method_position_ = -1;
     calls_top_.clear();
     calls_first_.clear();
     candidates_.clear();
@@ -75,26 +82,26 @@ std::string_view AuthNameReader::key() const noexcept {
     return names_.empty() ? std::string_view() : std::string_view(names_.back().text);
 }
 
-void AuthNameReader::on_open(std::string_view name) {
-    if (name == "data" || name == "struct") {
+void AuthNameReader::open(Tag tag) {
+    if (tag == Tag::Data || tag == Tag::Struct) {
         Frame frame;
-        frame.is_struct = name == "struct";
+        frame.is_struct = tag == Tag::Struct;
         frame.is_call = frame.is_struct && frames_.size() <= 1;
         frame.holds_calls = frames_.empty() && top_.count == 0;
         frames_.push_back(std::move(frame));
     }
 }
 
-void AuthNameReader::on_close(std::string_view name) {
-    if (name == "int" || name == "i4") {
+void AuthNameReader::close(Tag tag) {
+    if (tag == Tag::Int || tag == Tag::I4) {
         std::string_view trimmed = at_most(text_.trimmed(), kMaxUserName);
         scratch_ = php_int_text(trimmed);
         attach({true, scratch_, nullptr});
-    } else if (name == "string") {
+    } else if (tag == Tag::String) {
         attach({true, text_.fits() ? text_.trimmed() : overlong_name(), nullptr});
-    } else if (name == "double" || name == "boolean" || name == "dateTime.iso8601") {
+    } else if (tag == Tag::Double || tag == Tag::Boolean || tag == Tag::DateTime) {
         attach({true, {}, nullptr, false});  // a float, bool or date names no account
-    } else if (name == "value") {
+    } else if (tag == Tag::Value) {
         if (!text_.fits()) {  // longer than any method or name (and not blank)
             attach({true, overlong_name(), nullptr});
         } else if (!text_.blank()) {
@@ -102,14 +109,14 @@ void AuthNameReader::on_close(std::string_view name) {
             scratch_.append(text_.kept());
             attach({true, scratch_, nullptr});
         }
-    } else if (name == "base64") {
+    } else if (tag == Tag::Base64) {
         if (!text_.fits() && text_.overflow_has_base64()) {  // decodes past the kept text
             attach({true, overlong_name(), nullptr});
         } else {
             decode_base64(text_.kept(), scratch_);
             attach({true, scratch_, nullptr});
         }
-    } else if ((name == "data" || name == "struct") && !frames_.empty()) {
+    } else if ((tag == Tag::Data || tag == Tag::Struct) && !frames_.empty()) {
         Frame closed = std::move(frames_.back());
         frames_.pop_back();
         if (closed.is_call && !closed.call_method.empty()) {
@@ -119,19 +126,20 @@ void AuthNameReader::on_close(std::string_view name) {
             }
         }
         attach({false, {}, &closed});
-    } else if (name == "member") {
+    } else if (tag == Tag::Member) {
         if (!names_.empty()) {
             names_.pop_back();
         }
-    } else if (name == "name") {
+    } else if (tag == Tag::Name) {
         if (names_.size() < XmlRpcReader::kMaxNames) {
             names_.push_back({std::string(text_.fits() ? at_most(text_.trimmed(), kMaxNameText + 1)
                                                        : std::string_view("\x01")),
                               {}});
             text_.trimmed_key(names_.back().key);
         }
-    } else if (name == "methodName") {
+    } else if (tag == Tag::MethodName) {
         method_ = at_most(text_.trimmed(), RequestScan::kMaxMethodName);
+        method_position_ = auth_user_position(method_);
         emit_top_level();
     }
 }
@@ -167,6 +175,7 @@ void AuthNameReader::attach(const Value& value) {
         return slot.present ? slot.text : std::string();
     };
     if (frames_.empty()) {
+        top_touched_ = true;  // before put(): a throw there leaves a slot half set
         put(top_, static_cast<int>(top_.count), value);
         ++top_.count;
         if (calls_top_.size() < kMaxCalls) {
@@ -217,7 +226,7 @@ void AuthNameReader::emit(const Slot& slot) {
 // The parameters as they stand, under the method as it stands: both readings of a
 // single container parameter, since more parameters may still follow.
 void AuthNameReader::emit_top_level() {
-    int position = auth_user_position(method_);
+    int position = method_position_;
     if (position < 0 || static_cast<std::size_t>(position) >= kSlots) {
         return;
     }

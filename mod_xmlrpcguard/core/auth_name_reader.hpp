@@ -35,9 +35,12 @@ class AuthNameReader final : public SaxListener {
     // on_close() runs before the reader's own.
     explicit AuthNameReader(const TagText& text) noexcept : text_(text) {}
 
-    void on_open(std::string_view name) override;
-    void on_close(std::string_view name) override;
+    void on_open(std::string_view name) override { open(tag_of(name)); }
+    void on_close(std::string_view name) override { close(tag_of(name)); }
     void on_text(std::string_view) override {}
+    // The same, for a listener that classified the name already.
+    void open(Tag tag);
+    void close(Tag tag);
     void clear();
 
     // The single call's user name (empty: none), given the final method name.
@@ -93,7 +96,9 @@ class AuthNameReader final : public SaxListener {
     std::vector<Name> names_;
     std::unordered_map<std::string, std::size_t> first_keys_;  // a struct params[0]
     Args top_;
+    bool top_touched_ = false;  // top_'s slots were written since the last clear()
     std::string method_;
+    int method_position_ = -1;              // auth_user_position(method_)
     std::vector<std::string> calls_top_;    // when the calls are the parameters
     std::vector<std::string> calls_first_;  // when they are params[0]'s elements
     std::vector<std::string> candidates_;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <new>
 
 namespace xmlrpcguard::detail {
@@ -45,8 +46,13 @@ bool is(char c, CharClass wanted) noexcept {
     return (kClasses[static_cast<unsigned char>(c)] & wanted) != 0;
 }
 
-const char* skip(const char* at, const char* end, CharClass wanted) noexcept {
-    while (at < end && is(*at, wanted)) {
+// The held body ends with the '\0' std::string keeps after its bytes, which is in no
+// class: a skip stops there without comparing with the end (a '\0' inside the body
+// stops it too, and is outside the grammar wherever it stands).
+static_assert(kClasses[0] == 0);
+
+const char* skip(const char* at, CharClass wanted) noexcept {
+    while (is(*at, wanted)) {
         ++at;
     }
     return at;
@@ -85,6 +91,15 @@ void CanonicalPushParser::feed(std::span<const char> bytes) {
     }
 }
 
+void CanonicalPushParser::adopt(std::string& bytes) {
+    if (mode_ == Mode::Holding && held_.empty() && bytes.size() <= budget_) {
+        held_.swap(bytes);
+        bytes.clear();
+        return;
+    }
+    feed(bytes);
+}
+
 void CanonicalPushParser::finish() {
     if (mode_ == Mode::Libxml2) {
         libxml2_.finish();
@@ -116,7 +131,7 @@ void CanonicalPushParser::finish() {
 // OverLimit, one that calls stop() ends it with its verdict. The depth cap needs no
 // check here: a deeper body went to libxml2.
 void CanonicalPushParser::emit() noexcept {
-    for (const Event& event : events_) {
+    for (const Event& event : std::span(events_.get(), events_size_)) {
         std::string_view what(held_.data() + event.offset, event.length);
         try {
             switch (event.kind) {
@@ -142,11 +157,11 @@ void CanonicalPushParser::emit() noexcept {
 void CanonicalPushParser::reset() noexcept {
     libxml2_.reset();
     held_.clear();
-    if (events_.capacity() > kKeptEvents) {
-        events_ = {};
-    } else {
-        events_.clear();
+    if (events_capacity_ > kKeptEvents) {
+        events_.reset();
+        events_capacity_ = 0;
     }
+    events_size_ = 0;
     mode_ = Mode::Holding;
     status_ = ScanStatus::Incomplete;
 }
@@ -186,6 +201,14 @@ void CanonicalPushParser::fall_back(std::span<const char> rest) {
     }
 }
 
+void CanonicalPushParser::grow_events() {
+    std::size_t capacity = std::max<std::size_t>(64, 2 * events_capacity_);
+    std::unique_ptr<Event[]> grown(new Event[capacity]);
+    std::copy_n(events_.get(), events_size_, grown.get());
+    events_ = std::move(grown);
+    events_capacity_ = capacity;
+}
+
 // The grammar in the header, over the held body, in one pass: true when it is
 // canonical, and then events_ holds what to report.
 bool CanonicalPushParser::read() {
@@ -193,13 +216,21 @@ bool CanonicalPushParser::read() {
     const char* const end = begin + held_.size();
     const char* at = begin;
     auto note = [&](Event::Kind kind, const char* from, std::size_t length) {
-        events_.push_back(
-            {kind, static_cast<std::uint32_t>(from - begin), static_cast<std::uint32_t>(length)});
+        if (events_size_ == events_capacity_) [[unlikely]] {
+            grow_events();
+        }
+        events_[events_size_++] = {kind, static_cast<std::uint32_t>(from - begin),
+                                   static_cast<std::uint32_t>(length)};
     };
-    std::array<std::string_view, kMaxDepth> open;
+    // The open elements' names; left uninitialised (only entries below depth are read).
+    struct OpenName {
+        const char* data;
+        std::size_t size;
+    };
+    OpenName open[kMaxDepth];
     unsigned depth = 0;
-    events_.clear();
-    at = skip(at, end, kSpace);
+    events_size_ = 0;
+    at = skip(at, kSpace);
     if (at == end || *at != '<') {
         return false;
     }
@@ -212,13 +243,19 @@ bool CanonicalPushParser::read() {
             if (depth == 0) {
                 return false;  // an end tag first
             }
+            // The name must be the open element's, and end there: its bytes, then
+            // one that is no name's.
             const char* name = ++at;
-            at = skip(at, end, kName);
-            std::string_view closed(name, static_cast<std::size_t>(at - name));
-            if (closed != open[depth - 1]) {
+            std::string_view closed(open[depth - 1].data, open[depth - 1].size);
+            if (static_cast<std::size_t>(end - at) < closed.size() ||
+                std::memcmp(at, closed.data(), closed.size()) != 0) {
                 return false;
             }
-            at = skip(at, end, kSpace);
+            at += closed.size();
+            if (is(*at, kName)) {
+                return false;
+            }
+            at = skip(at, kSpace);
             if (at == end || *at != '>') {
                 return false;
             }
@@ -230,9 +267,9 @@ bool CanonicalPushParser::read() {
                 return false;  // '!', '?', or a byte that starts no name we read
             }
             const char* name = at;
-            at = skip(at + 1, end, kName);
+            at = skip(at + 1, kName);
             std::string_view opened(name, static_cast<std::size_t>(at - name));
-            at = skip(at, end, kSpace);
+            at = skip(at, kSpace);
             if (at == end || opened.size() > kMaxName || depth == max_depth_) {
                 return false;
             }
@@ -251,14 +288,14 @@ bool CanonicalPushParser::read() {
             if (empty) {
                 note(Event::Kind::Close, name, opened.size());
             } else {
-                open[depth++] = opened;
+                open[depth++] = {opened.data(), opened.size()};
             }
         }
         if (depth == 0) {
             break;
         }
         const char* text = at;
-        at = skip(at, end, kText);
+        at = skip(at, kText);
         if (at == end || *at != '<') {
             return false;
         }
@@ -266,7 +303,7 @@ bool CanonicalPushParser::read() {
             note(Event::Kind::Text, text, static_cast<std::size_t>(at - text));
         }
     }
-    return skip(at, end, kSpace) == end;
+    return skip(at, kSpace) == end;
 }
 
 }  // namespace xmlrpcguard::detail

@@ -24,10 +24,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "sax_push_parser.hpp"
 #include "xmlrpcguard/xmlrpc_scanner.hpp"
@@ -43,11 +43,16 @@ class CanonicalPushParser {
 
     // The interface of SaxPushParser.
     void feed(std::span<const char> bytes);
+    // feed(bytes) as the first bytes of a body, without the copy: the buffers are
+    // swapped (bytes gets the one held before, emptied, its memory kept).
+    void adopt(std::string& bytes);
     void finish();
     void reset() noexcept;
     void stop(ScanStatus verdict) noexcept;
     ScanStatus status() const noexcept;
     const ScanLimits& limits() const noexcept { return libxml2_.limits(); }
+    // Bytes held at most: a longer body goes to libxml2 as it comes.
+    std::size_t budget() const noexcept { return budget_; }
 
     // libxml2 read (or is reading) this body.
     bool fell_back() const noexcept { return mode_ == Mode::Libxml2; }
@@ -67,13 +72,17 @@ class CanonicalPushParser {
     void fall_back(std::span<const char> rest);
     bool read();
     void emit() noexcept;
+    void grow_events();
 
     SaxListener& listener_;
     SaxPushParser libxml2_;
     std::size_t budget_;  // bytes held at most
     unsigned max_depth_;
     std::string held_;
-    std::vector<Event> events_;  // keeps its memory from body to body
+    // The events found, written without a vector's checks; kept from body to body.
+    std::unique_ptr<Event[]> events_;
+    std::size_t events_capacity_ = 0;
+    std::size_t events_size_ = 0;
     Mode mode_ = Mode::Holding;
     ScanStatus status_ = ScanStatus::Incomplete;
 };

@@ -20,20 +20,32 @@ std::string_view trim_end(std::string_view text) noexcept {
     return text;
 }
 
-// preg_replace('/<\?xml.*?\?>/s', '', $window, 1)
-std::string_view remove_declaration(char* window, std::size_t size) noexcept {
-    std::string_view text(window, size);
+// What preg_replace('/<\?xml.*?\?>/s', '', $window, 1) removes: [start, after), or
+// nothing (start == npos).
+struct Declaration {
+    std::size_t start = std::string_view::npos;
+    std::size_t after = 0;
+};
+
+Declaration find_declaration(std::string_view text) noexcept {
     std::size_t start = text.find("<?xml");
     if (start == std::string_view::npos) {
-        return text;
+        return {};
     }
     std::size_t end = text.find("?>", start + 5);
     if (end == std::string_view::npos) {
-        return text;
+        return {};
     }
-    std::size_t after = end + 2;
-    std::memmove(window + start, window + after, size - after);
-    return {window, size - (after - start)};
+    return {start, end + 2};
+}
+
+std::string_view remove_declaration(char* window, std::size_t size) noexcept {
+    Declaration found = find_declaration({window, size});
+    if (found.start == std::string_view::npos) {
+        return {window, size};
+    }
+    std::memmove(window + found.start, window + found.after, size - found.after);
+    return {window, size - (found.after - found.start)};
 }
 
 // preg_replace('/^<!DOCTYPE[^>]*+>/i', '', $window, 1)
@@ -59,13 +71,85 @@ std::string_view remove_doctype(std::string_view window) noexcept {
 }
 
 // substr($m, 0, strcspn(substr($m, 0, 20), "> \t\r\n")) is one of IXR's three roots.
+// (A loop rather than find_first_of, which calls memchr on the set for every byte.)
 bool is_root_tag(std::string_view head) noexcept {
-    std::size_t length = std::min(head.size(), head.find_first_of("> \t\r\n"));
+    std::size_t length = 0;
+    while (length < head.size()) {
+        char c = head[length];
+        if (c == '>' || c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+            break;
+        }
+        ++length;
+    }
     std::string_view tag = head.substr(0, length);
     return tag == "<methodCall" || tag == "<methodResponse" || tag == "<fault";
 }
 
 }  // namespace
+
+// The stages of run() on one buffer. A window settles while the body is still being
+// fed when the body reaches past it, with the body's end (trimmed) when it does not;
+// once one has met the end, every later window is cut from what that one left.
+IxrPreamble::Settled IxrPreamble::settle(std::string& body) noexcept {
+    char* const data = body.data();
+    std::size_t pos = 0;
+    std::size_t end = body.size();
+    bool at_end = false;
+    for (Stage window : {Stage::DeclarationWindow, Stage::DoctypeWindow, Stage::RootWindow}) {
+        while (pos < end && is_php_space(data[pos])) {
+            ++pos;
+        }
+        if (pos == end) {
+            return {true, pos, pos};  // nothing but white space: trim() left ''
+        }
+        std::size_t size = window == Stage::DeclarationWindow ? kDeclarationWindow
+                           : window == Stage::DoctypeWindow   ? kDoctypeWindow
+                                                              : kRootWindow;
+        std::size_t remaining = end - pos;
+        std::size_t window_end = pos + std::min(size, remaining);
+        if (at_end ? remaining <= size : remaining < size) {
+            window_end = pos + trim_end({data + pos, remaining}).size();
+            end = window_end;
+            at_end = true;
+        }
+        std::string_view head(data + pos, window_end - pos);
+        switch (window) {
+            case Stage::DeclarationWindow: {
+                // The bytes before it move up to it, so that the rest stays in place.
+                Declaration found = find_declaration(head);
+                if (found.start != std::string_view::npos) {
+                    std::size_t cut = found.after - found.start;
+                    std::memmove(data + pos + cut, data + pos, found.start);
+                    pos += cut;
+                }
+                break;
+            }
+            case Stage::DoctypeWindow:
+                pos += head.size() - remove_doctype(head).size();
+                break;
+            default:
+                if (!is_root_tag(head)) {
+                    return {true, pos, pos};
+                }
+                break;
+        }
+    }
+    // The body stage: everything up to a '\0' or '\x0B' is passed on; after one, only
+    // white space may follow.
+    std::size_t length = end - pos;
+    if (const void* nul = std::memchr(data + pos, '\0', length)) {
+        length = static_cast<std::size_t>(static_cast<const char*>(nul) - (data + pos));
+    }
+    if (const void* tab = std::memchr(data + pos, '\x0B', length)) {
+        length = static_cast<std::size_t>(static_cast<const char*>(tab) - (data + pos));
+    }
+    Settled settled{false, pos, pos + length};
+    if (length < end - pos) {
+        char* after = data + pos + length + 1;
+        settled.refused = std::find_if_not(after, data + end, is_php_space) != data + end;
+    }
+    return settled;
+}
 
 void IxrPreamble::reset() noexcept {
     stage_ = Stage::TrimBeforeDeclaration;

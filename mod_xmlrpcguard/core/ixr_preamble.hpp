@@ -43,6 +43,21 @@ class IxrPreamble {
         Refused,  // WordPress would not parse this body at all
     };
 
+    // What a whole body, held in one buffer, comes to: the bytes the parser is given
+    // are body[from, to), and refused says whether WordPress parses the body at all
+    // (when it does not, the parser was given body[from, to) before the refusal, as
+    // the streaming pass gives them). Identical to feed(body) followed by finish(), on
+    // the buffer itself: a declaration is cut out by moving the (at most 100) bytes
+    // before it, nothing else is copied. The body may hold at most kMaxAngles bytes (so
+    // the '<' limit cannot be reached). The request scanner uses it for bodies it holds
+    // whole anyway (the canonical recogniser's), feed() and finish() for the others.
+    struct Settled {
+        bool refused = false;
+        std::size_t from = 0;
+        std::size_t to = 0;
+    };
+    static Settled settle(std::string& body) noexcept;
+
     void feed(std::span<const char> bytes, ByteSink& sink);
     // The end of the body: settles a head shorter than its windows.
     void finish(ByteSink& sink);

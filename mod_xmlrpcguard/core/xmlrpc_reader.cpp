@@ -63,7 +63,40 @@ void decode_base64(std::string_view text, std::string& out) {
     }
 }
 
-void TagText::clear() noexcept {
+Tag tag_of(std::string_view name) noexcept {
+    switch (name.size()) {
+        case 2:
+            return name == "i4" ? Tag::I4 : Tag::Other;
+        case 3:
+            return name == "int" ? Tag::Int : Tag::Other;
+        case 4:
+            return name == "data" ? Tag::Data : name == "name" ? Tag::Name : Tag::Other;
+        case 5:
+            return name == "value" ? Tag::Value : name == "fault" ? Tag::Fault : Tag::Other;
+        case 6:
+            return name == "string"   ? Tag::String
+                   : name == "struct" ? Tag::Struct
+                   : name == "member" ? Tag::Member
+                   : name == "base64" ? Tag::Base64
+                   : name == "double" ? Tag::Double
+                                      : Tag::Other;
+        case 7:
+            return name == "boolean" ? Tag::Boolean : Tag::Other;
+        case 10:
+            return name == "methodName"   ? Tag::MethodName
+                   : name == "methodCall" ? Tag::MethodCall
+                                          : Tag::Other;
+        case 14:
+            return name == "methodResponse" ? Tag::MethodResponse : Tag::Other;
+        case 16:
+            return name == "dateTime.iso8601" ? Tag::DateTime : Tag::Other;
+        default:
+            return Tag::Other;
+    }
+}
+
+void TagText::clear_all() noexcept {
+    touched_ = false;
     kept_.clear();
     leading_.clear();
     overflow_hash_ = overflow_running_ = kFnvOffset;
@@ -72,6 +105,7 @@ void TagText::clear() noexcept {
 }
 
 void TagText::append(std::string_view text) {
+    touched_ = true;
     if (kept_.empty()) {
         std::size_t first = 0;
         while (first < text.size() && is_php_space(text[first])) {
@@ -147,16 +181,16 @@ void XmlRpcReader::on_text(std::string_view text) {
     text_.append(text);
 }
 
-void XmlRpcReader::on_open(std::string_view name) {
+void XmlRpcReader::open(std::string_view name, Tag tag) {
     text_.clear();
     if (root_.empty()) {
         root_ = at_most(name.empty() ? std::string_view("?") : name, kMaxRootName);
     }
-    if (name == "methodCall" || name == "methodResponse" || name == "fault") {
+    if (tag == Tag::MethodCall || tag == Tag::MethodResponse || tag == Tag::Fault) {
         message_type_ = name;
-    } else if (name == "data" || name == "struct") {
+    } else if (tag == Tag::Data || tag == Tag::Struct) {
         Frame frame;
-        frame.is_struct = name == "struct";
+        frame.is_struct = tag == Tag::Struct;
         frame.item.is_struct = frame.is_struct;
         if (frames_.empty()) {
             frame.is_item = true;
@@ -174,35 +208,35 @@ std::string_view XmlRpcReader::trimmed_text() const {
     return at_most(text_.fits() ? text_.trimmed() : text_.kept(), kMaxKeyText);
 }
 
-void XmlRpcReader::on_close(std::string_view name) {
+void XmlRpcReader::close(std::string_view /*name: the tag says all*/, Tag tag) {
     using Kind = ListItem::KeyKind;
-    if (name == "int" || name == "i4") {
+    if (tag == Tag::Int || tag == Tag::I4) {
         attach(Kind::Int, trimmed_text());
-    } else if (name == "string") {
+    } else if (tag == Tag::String) {
         attach(Kind::String, trimmed_text());
-    } else if (name == "value") {
+    } else if (tag == Tag::Value) {
         // IXR: (string)$this->_currentTagContents, untrimmed: "\n pingback.ping" is a
         // name WordPress does not know, and so is " pingback.ping".
         if (!text_.blank()) {
             attach(Kind::String, text_.exact(kMaxKeyText, scratch_));
         }
-    } else if (name == "base64") {
+    } else if (tag == Tag::Base64) {
         decode_base64(text_.kept(), scratch_);
         if (text_.overflow_has_base64()) {
             scratch_.append(kMaxKeyText, '=');  // it decodes to more than was kept
         }
         attach(Kind::String, at_most(scratch_, kMaxKeyText));
-    } else if (name == "double" || name == "boolean" || name == "dateTime.iso8601") {
+    } else if (tag == Tag::Double || tag == Tag::Boolean || tag == Tag::DateTime) {
         attach(Kind::Other, {});
-    } else if ((name == "data" || name == "struct") && !frames_.empty()) {
+    } else if ((tag == Tag::Data || tag == Tag::Struct) && !frames_.empty()) {
         Frame closed = std::move(frames_.back());
         frames_.pop_back();
         attach_value(closed.item, Kind::Other, {});
-    } else if (name == "member") {
+    } else if (tag == Tag::Member) {
         if (!names_.empty()) {
             names_.pop_back();
         }
-    } else if (name == "name") {
+    } else if (tag == Tag::Name) {
         if (names_.size() < kMaxNames) {
             Name& pushed = names_.emplace_back();
             text_.trimmed_key(pushed.key);
@@ -210,7 +244,7 @@ void XmlRpcReader::on_close(std::string_view name) {
         } else {
             too_many_names_ = true;
         }
-    } else if (name == "methodName") {
+    } else if (tag == Tag::MethodName) {
         method_name_ = trimmed_text();
     }
     text_.clear();

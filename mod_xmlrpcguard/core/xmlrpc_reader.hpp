@@ -34,6 +34,30 @@ namespace xmlrpcguard::detail {
 // PHP's base64_decode() without $strict, as IXR decodes a <base64>.
 void decode_base64(std::string_view text, std::string& out);
 
+// The element names the readers act on, told apart once per event (tag_of) rather
+// than by each reader's chain of comparisons. A name is exactly the tag's text, or
+// Other.
+enum class Tag : std::uint8_t {
+    Other,
+    MethodCall,
+    MethodResponse,
+    Fault,
+    MethodName,
+    Data,
+    Struct,
+    Member,
+    Name,
+    Value,
+    Int,
+    I4,
+    String,
+    Base64,
+    Double,
+    Boolean,
+    DateTime,  // dateTime.iso8601
+};
+Tag tag_of(std::string_view name) noexcept;
+
 // Text since the last tag, kept bounded: leading white space is set apart (its first
 // kLeadCap bytes kept as they came), the first kCap bytes after it are kept, and of
 // the rest only a hash and whether any of it is not white space, so that trim() of
@@ -45,7 +69,12 @@ class TagText {
     static constexpr std::size_t kLeadCap = 128;
     static constexpr std::uint64_t kOffsetBasis = 14695981039346656037ULL;  // FNV-1a
 
-    void clear() noexcept;
+    // Cheap when nothing was appended since the last clear (most tags).
+    void clear() noexcept {
+        if (touched_) {
+            clear_all();
+        }
+    }
     void append(std::string_view text);
     // PHP's trim(): both ends, " \t\n\r\0\x0B". When fits() is false the trimmed text
     // is longer than kCap and this is its first kCap bytes.
@@ -67,6 +96,9 @@ class TagText {
     void trimmed_key(std::string& out) const;
 
   private:
+    void clear_all() noexcept;
+
+    bool touched_ = false;  // append() ran since the last clear
     std::string kept_;
     std::string leading_;  // the white space before kept_, at most kLeadCap bytes
     std::uint64_t overflow_hash_ = kOffsetBasis;  // of the bytes past kCap, to the last non-space
@@ -99,9 +131,12 @@ class XmlRpcReader : public SaxListener {
 
     explicit XmlRpcReader(std::string_view key_member) noexcept : key_member_(key_member) {}
 
-    void on_open(std::string_view name) override;
-    void on_close(std::string_view name) override;
+    void on_open(std::string_view name) override { open(name, tag_of(name)); }
+    void on_close(std::string_view name) override { close(name, tag_of(name)); }
     void on_text(std::string_view text) override;
+    // The same, for a listener that classified the name already.
+    void open(std::string_view name, Tag tag);
+    void close(std::string_view name, Tag tag);
 
     // Back to the state before the first byte (containers keep their capacity).
     void clear() noexcept;

@@ -1,7 +1,9 @@
 #include "xmlrpcguard/xmlrpc_scanner.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <limits>
+#include <new>
 
 #include "auth_name_reader.hpp"
 #include "canonical_parser.hpp"
@@ -105,7 +107,10 @@ struct ScanSteps {
 
 // The body goes through WordPress's own pre-processing (IxrPreamble) before libxml2.
 struct RequestScanner::Impl final : detail::XmlRpcReader, detail::ByteSink {
-    explicit Impl(ScanLimits limits) : XmlRpcReader("methodName"), parser(*this, limits) {}
+    explicit Impl(ScanLimits limits)
+        : XmlRpcReader("methodName"),
+          parser(*this, limits),
+          hold_budget(std::min(parser.budget(), detail::IxrPreamble::kMaxAngles)) {}
 
     // system.multicall runs params[0] when it is the only parameter, else every
     // parameter: both lists are kept until the end says which one WordPress runs.
@@ -114,21 +119,63 @@ struct RequestScanner::Impl final : detail::XmlRpcReader, detail::ByteSink {
         std::size_t seen = 0;
     };
 
+    // A body that fits the recogniser's budget is held as it came and WordPress's
+    // preamble settled on it at finish() (IxrPreamble::settle): one copy, no windows,
+    // and the recogniser reads that same buffer.
+    // A longer one streams through the preamble from its first byte, as it always did.
     void feed(std::span<const char> bytes) {
-        if (!concluded) {
-            preamble.feed(bytes, *this);
-            note_refusal();
-            result.status = parser.status();
+        if (concluded) {
+            return;
         }
+        if (holding) {
+            if (bytes.size() <= hold_budget - body.size()) {
+                try {
+                    body.append(bytes.data(), bytes.size());
+                    return;
+                } catch (const std::bad_alloc&) {
+                    // streamed instead
+                }
+            }
+            stream_held();
+        }
+        preamble.feed(bytes, *this);
+        note_refusal();
+        result.status = parser.status();
     }
 
     void finish() {
-        if (!concluded) {
+        if (concluded) {
+            return;
+        }
+        if (holding) {
+            holding = false;
+            detail::IxrPreamble::Settled settled = detail::IxrPreamble::settle(body);
+            if (settled.to > settled.from) {
+                // What the preamble passes on, moved to the buffer's start (it is in
+                // cache) and handed over without a second copy.
+                body.resize(settled.to);
+                body.erase(0, settled.from);
+                parser.adopt(body);
+            }
+            if (settled.refused) {
+                parser.stop(ScanStatus::Malformed);  // WordPress does not parse it at all
+            }
+        } else {
             preamble.finish(*this);
             note_refusal();
-            parser.finish();
-            conclude();
-            concluded = true;
+        }
+        parser.finish();
+        conclude();
+        concluded = true;
+    }
+
+    // The held bytes go through the streaming preamble after all.
+    void stream_held() {
+        holding = false;
+        if (!body.empty()) {
+            preamble.feed(body, *this);
+            body.clear();
+            note_refusal();
         }
     }
 
@@ -141,17 +188,20 @@ struct RequestScanner::Impl final : detail::XmlRpcReader, detail::ByteSink {
     }
 
     // The user names beside the calls, when asked for (RequestScanner::read_user_names).
+    // The name is classified once for both readers.
     void on_open(std::string_view name) override {
-        XmlRpcReader::on_open(name);
+        detail::Tag tag = detail::tag_of(name);
+        XmlRpcReader::open(name, tag);
         if (user_names) {
-            names.on_open(name);
+            names.open(tag);
         }
     }
     void on_close(std::string_view name) override {
+        detail::Tag tag = detail::tag_of(name);
         if (user_names) {
-            names.on_close(name);  // first: it reads the text the reader clears
+            names.close(tag);  // first: it reads the text the reader clears
         }
-        XmlRpcReader::on_close(name);
+        XmlRpcReader::close(name, tag);
     }
 
     void on_item(ItemList list, std::size_t index, const ListItem& item) override {
@@ -220,6 +270,8 @@ struct RequestScanner::Impl final : detail::XmlRpcReader, detail::ByteSink {
         result = {};
         result.method = std::move(method);
         concluded = false;
+        body.clear();
+        holding = true;
         if (user_names) {
             names.clear();
             user_names = false;
@@ -228,6 +280,9 @@ struct RequestScanner::Impl final : detail::XmlRpcReader, detail::ByteSink {
 
     detail::IxrPreamble preamble;
     detail::CanonicalPushParser parser;  // libxml2 for any body outside canonical XML-RPC
+    std::size_t hold_budget;             // bytes held before the preamble, at most
+    std::string body;                    // the body as it came, while holding
+    bool holding = true;
     CallList parameters;
     CallList first_parameter;
     RequestScan result;

@@ -3,7 +3,8 @@
 // (canonical_bytes = 0). Any body, cut anywhere, must scan the same through both:
 // every field of RequestScan. A body the recogniser reads differently from libxml2
 // would let a request mean one thing to the guard and another to WordPress, so any
-// disagreement here is a bug. Input: two bytes that choose where the body is cut (as
+// disagreement here is a bug (the user names too, and WordPress's preamble settled on
+// the held body against its streaming pass). Input: two bytes that choose where the body is cut (as
 // fuzz_scanners reads its input), then the body.
 #include <cstddef>
 #include <cstdint>
@@ -13,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#include "ixr_preamble.hpp"
 #include "xmlrpcguard/xmlrpc_scanner.hpp"
 
 using namespace xmlrpcguard;
@@ -32,6 +34,7 @@ void require(bool condition) {
 const RequestScan& scan(RequestScanner& scanner, std::span<const char> body,
                         std::span<const std::size_t> cuts) {
     scanner.reset();
+    scanner.read_user_names();
     std::size_t from = 0;
     for (std::size_t cut : cuts) {
         scanner.feed(body.subspan(from, cut - from));
@@ -48,6 +51,31 @@ void require_same(const RequestScan& a, const RequestScan& b) {
     require(a.calls == b.calls);
     require(a.calls_seen == b.calls_seen);
     require(a.known_single_call() == b.known_single_call());
+    require(a.user == b.user);
+    require(a.call_users == b.call_users);
+}
+
+// WordPress's preamble settled on the held body (what the recogniser's path does)
+// against the streaming pass (what a longer body gets): the same bytes, the same
+// refusal.
+struct Collected final : detail::ByteSink {
+    void take(std::span<const char> bytes) override { text.append(bytes.data(), bytes.size()); }
+    std::string text;
+};
+
+void require_same_preamble(std::span<const char> body) {
+    static detail::IxrPreamble streaming;
+    static Collected sink;
+    static std::string held;
+    streaming.reset();
+    sink.text.clear();
+    streaming.feed(body, sink);
+    streaming.finish(sink);
+    held.assign(body.data(), body.size());
+    detail::IxrPreamble::Settled settled = detail::IxrPreamble::settle(held);
+    require(settled.from <= settled.to && settled.to <= held.size());
+    require(settled.refused == (streaming.verdict() == detail::IxrPreamble::Verdict::Refused));
+    require(std::string_view(held).substr(settled.from, settled.to - settled.from) == sink.text);
 }
 
 // A document from a recipe: each byte an instruction (open one of XML-RPC's element
@@ -168,6 +196,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::size_t second =
         first + (static_cast<std::size_t>(data[1]) * 131) % (body.size() - first + 1);
 
+    if (body.size() <= detail::IxrPreamble::kMaxAngles) {
+        require_same_preamble(body);
+    }
     static RequestScanner reference(kLibxml2), whole(kRecogniser), cut(kRecogniser);
     const RequestScan& expected = scan(reference, body, {});
     require_same(expected, scan(whole, body, {}));
@@ -177,6 +208,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (body.size() <= 512) {
         static RequestScanner bytewise(kRecogniser);
         bytewise.reset();
+        bytewise.read_user_names();
         for (char byte : body) {
             bytewise.feed({&byte, 1});
         }

@@ -210,3 +210,40 @@ BOOST_AUTO_TEST_CASE(a_key_is_its_text_or_for_a_long_one_more_bytes_than_any_sho
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// The readers act on a name only when it is exactly one of IXR's: tag_of() tells each
+// apart and every near miss (a byte more, less or changed, another case) is Other.
+BOOST_AUTO_TEST_CASE(tag_of_knows_each_name_exactly) {
+    using detail::Tag;
+    const std::pair<std::string_view, Tag> names[] = {{"methodCall", Tag::MethodCall},
+                                                      {"methodResponse", Tag::MethodResponse},
+                                                      {"fault", Tag::Fault},
+                                                      {"methodName", Tag::MethodName},
+                                                      {"data", Tag::Data},
+                                                      {"struct", Tag::Struct},
+                                                      {"member", Tag::Member},
+                                                      {"name", Tag::Name},
+                                                      {"value", Tag::Value},
+                                                      {"int", Tag::Int},
+                                                      {"i4", Tag::I4},
+                                                      {"string", Tag::String},
+                                                      {"base64", Tag::Base64},
+                                                      {"double", Tag::Double},
+                                                      {"boolean", Tag::Boolean},
+                                                      {"dateTime.iso8601", Tag::DateTime}};
+    for (auto [name, tag] : names) {
+        BOOST_TEST((detail::tag_of(name) == tag), name);
+        std::string near(name);
+        BOOST_TEST((detail::tag_of(near + "x") == Tag::Other), name);
+        BOOST_TEST((detail::tag_of(near.substr(1)) == Tag::Other), name);
+        BOOST_TEST((detail::tag_of(near.substr(0, near.size() - 1)) == Tag::Other), name);
+        for (std::size_t i = 0; i < near.size(); ++i) {
+            std::string changed = near;
+            changed[i] = static_cast<char>(changed[i] ^ 0x20);  // case, or '.' to '\x0e'
+            BOOST_TEST((detail::tag_of(changed) == Tag::Other), changed);
+        }
+    }
+    for (std::string_view other : {"", "params", "param", "array", "nil", "p:value", "Value"}) {
+        BOOST_TEST((detail::tag_of(other) == Tag::Other), other);
+    }
+}

@@ -2,7 +2,8 @@
 // the same bytes, the same way (a push parser per document, the same options, fed in
 // the 8000-byte pieces httpd reads from a socket), with empty SAX callbacks. And the
 // login-failure marker search against std::string_view::find on the whole page.
-// Usage: bench_scanner FIXTURE_DIR [--rounds N]
+// Usage: bench_scanner FIXTURE_DIR [--rounds N] [--reused]
+// (--reused: only the rows of a reused request scanner, the path of a httpd thread)
 #include <libxml/parser.h>
 
 #include <cstring>
@@ -94,6 +95,30 @@ std::uint64_t scan_with_user_names(const std::string& body) {
     return static_cast<std::uint64_t>(scanner.result().status) + scanner.result().user.size();
 }
 
+// As a httpd thread reads a guarded XML-RPC body: one scanner reused (reset between
+// bodies, see httpd/scanner_cache.hpp), the user names read too.
+std::uint64_t scan_reused_with_user_names(const std::string& body) {
+    static RequestScanner scanner;
+    scanner.reset();
+    scanner.read_user_names();
+    in_pieces(body, [&](const char* bytes, std::size_t n) { scanner.feed({bytes, n}); });
+    scanner.finish();
+    return static_cast<std::uint64_t>(scanner.result().status) + scanner.result().user.size();
+}
+
+void reused_rows(const std::string& dir, int rounds) {
+    xrg_bench::table_header(
+        "request scanner reused, reading user names (baseline: libxml2 with empty callbacks)");
+    for (const char* name : {"getusersblogs-badpass", "pingback-forged", "sayhello"}) {
+        std::string request = slurp(dir + "/" + name + ".request.xml");
+        auto pair = xrg_bench::alternate(
+            rounds, [&] { return ns_per_document(request, &scan_reused_with_user_names); },
+            [&] { return ns_per_document(request, &parse_with_empty_callbacks); });
+        xrg_bench::table_row(
+            std::string(name) + ".request.xml (" + std::to_string(request.size()) + " B)", pair);
+    }
+}
+
 void user_names_rows(const std::string& dir, int rounds) {
     xrg_bench::table_header(
         "request scanner reading user names (baseline: the same scanner without them)");
@@ -111,7 +136,7 @@ void user_names_rows(const std::string& dir, int rounds) {
 
 int main(int argc, char** argv) {
     if (argc < 2) {
-        std::fprintf(stderr, "usage: %s FIXTURE_DIR [--rounds N]\n", argv[0]);
+        std::fprintf(stderr, "usage: %s FIXTURE_DIR [--rounds N] [--reused]\n", argv[0]);
         return 2;
     }
     std::string dir = argv[1];
@@ -119,6 +144,10 @@ int main(int argc, char** argv) {
         argc > 3 && std::strcmp(argv[2], "--rounds") == 0 ? std::max(1, std::atoi(argv[3])) : 7;
     try {
         xmlInitParser();
+        if (std::strcmp(argv[argc - 1], "--reused") == 0) {
+            reused_rows(dir, rounds);
+            return 0;
+        }
         const char* names[] = {"getusersblogs-badpass",
                                "getusersblogs-goodpass",
                                "pingback-forged",
@@ -175,6 +204,7 @@ int main(int argc, char** argv) {
         xrg_bench::table_row("login-failure.response.html (" + std::to_string(page.size()) + " B)",
                              pair);
         user_names_rows(dir, rounds);
+        reused_rows(dir, rounds);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "bench_scanner: %s\n", e.what());
         return 1;
