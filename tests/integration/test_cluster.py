@@ -17,6 +17,11 @@ the client namespace.
 * xmlrpcguardctl unban and flush on one node lift the bans on every node.
 * A Redis that stops answering (DEBUG SLEEP) stalls no node: each bans on its own
   window meanwhile.
+* Fleet-wide user-name locks (XmlRpcGuardClusterNameKey): a dictionary attack on one
+  name spread round-robin over the three nodes, one guess per address, reaches PHP
+  XmlRpcGuardUserMaxRetry + 1 times in total, then every node answers the name itself;
+  the owner, trusted by its logins, still gets through on every node; a flood of forged
+  lock entries and a forged lock longer than any lock time are refused and counted.
 * A compromised Redis (issue 17): 300 forged unbans in one go lift at most the lift
   ceiling's burst, the ban after them stays, and the refusals are counted and logged
   (XRG0409); 1200 forged bans in one go are all applied, those over the rate ceiling
@@ -36,6 +41,9 @@ from xrg_harness import (Client, Httpd, copy_backend, login_call, php_handler, s
                          start_php_fpm)
 
 MAXRETRY = 3
+USER_MAXRETRY = 4
+USER_LOCKTIME = 600
+NAME_SECRET = "a-fleet-secret-of-more-than-32-bytes-0123456789"
 BANTIME = 600
 PORTS = (8001, 8002, 8003)
 REDIS_PORT = 6390
@@ -47,13 +55,14 @@ VHOST = "guarded.test"
 CTL = os.path.join(os.environ.get("XRG_BUILD_DIR", ""), "tools", "xmlrpcguardctl")
 
 
-def node_config(index, workdir, docroot, fpm_socket, password_file):
+def node_config(index, workdir, docroot, fpm_socket, password_file, name_key_file):
     port = PORTS[index]
     main = "\n".join([
         f"XmlRpcGuardIPSet xrgnode{index} xrgnode{index}6",
         f"XmlRpcGuardControlSocket {workdir}/control.sock",
         f"XmlRpcGuardCluster redis://127.0.0.1:{REDIS_PORT}/0 {PREFIX}",
         f"XmlRpcGuardClusterPasswordFile {password_file}",
+        f"XmlRpcGuardClusterNameKey {name_key_file}",
         f"XmlRpcGuardIgnoreIP {IGNORED}",
         f"XmlRpcGuardMaxRetry {MAXRETRY}",
         f"XmlRpcGuardBanTime {BANTIME}",
@@ -70,6 +79,10 @@ DocumentRoot {docroot}
   DocumentRoot {docroot}
 {php_handler("fpm", fpm_socket)}
   XmlRpcGuard On
+  XmlRpcGuardUserMaxRetry {USER_MAXRETRY}
+  XmlRpcGuardUserLockTime {USER_LOCKTIME}
+  XmlRpcGuardAlarmRate 0
+  XmlRpcGuardAlarmFactor 0
   <Location {STATUS}>
     SetHandler xmlrpcguard-status
   </Location>
@@ -90,6 +103,9 @@ class Fleet:
             self.password_file = os.path.join(self.workdir, "redis.password")
             with open(os.open(self.password_file, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
                 f.write(PASSWORD + "\n")
+            self.name_key_file = os.path.join(self.workdir, "names.key")
+            with open(os.open(self.name_key_file, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+                f.write(NAME_SECRET + "\n")
             self.start_redis()
             self.fpm, self.fpm_socket = start_php_fpm(self.net, self.workdir)
             for index in range(len(PORTS)):
@@ -97,7 +113,8 @@ class Fleet:
                 os.mkdir(nodedir, 0o755)
                 docroot = copy_backend(nodedir)
                 httpd = Httpd(self.net, nodedir, "fpm",
-                              node_config(index, nodedir, docroot, self.fpm_socket, self.password_file),
+                              node_config(index, nodedir, docroot, self.fpm_socket, self.password_file,
+                                          self.name_key_file),
                               port=PORTS[index])
                 httpd.start()
                 self.nodes.append(httpd)
@@ -360,7 +377,7 @@ class ClusterSuite(unittest.TestCase):
         os.mkdir(nodedir, 0o755)
         docroot = copy_backend(nodedir)
         index = 3
-        config = node_config(0, nodedir, docroot, fleet.fpm_socket, loose)
+        config = node_config(0, nodedir, docroot, fleet.fpm_socket, loose, fleet.name_key_file)
         config = config.replace("xrgnode0", f"xrgnode{index}").replace(str(PORTS[0]), "8004")
         httpd = Httpd(self.net, nodedir, "fpm", config, port=8004)
         fleet.nodes.append(httpd)  # stopped with the fleet
@@ -425,6 +442,84 @@ return 0""", until)
                        what=f"node {i} to apply the bans kept over the ceiling")
             self.assertGreater(self.counters(i)["cluster_bans_deferred"], 0)
             self.assertIn("XRG0410", self.log(i))
+
+    # -- fleet-wide user-name locks --
+    def checks(self):
+        """Password checks that reached PHP, on all three nodes (each has its backend)."""
+        total = 0
+        for httpd in self.fleet.nodes[:3]:
+            path = os.path.join(httpd.workdir, "htdocs", "flags", "checks")
+            total += sum(1 for _ in open(path)) if os.path.exists(path) else 0
+        return total
+
+    def locked_names(self, index):
+        return self.report(index)["user_names"]["locked"]
+
+    def guess(self, index, user, password, src):
+        return self.client.post("/xmlrpc.php", login_call(password, user), src, VHOST,
+                                port=PORTS[index])
+
+    def test_9c_a_name_guessed_round_robin_is_locked_on_every_node(self):
+        user = "fleetvictim"
+        owner = self.new_address()
+        for i in range(3):  # the owner has logged in through every node
+            self.assertNotIn("<fault>", self.guess(i, user, "right", owner)["body"])
+        locked_before = [self.locked_names(i) for i in range(3)]
+        before = self.checks()
+        # One guess per address (never an address's maxretry), taking turns over the nodes:
+        # no node sees more than two failures of the name.
+        for turn in range(USER_MAXRETRY + 1):
+            answer = self.guess(turn % 3, user, f"bad{turn}", self.new_address())
+            self.assertIn("<int>403</int>", answer["body"])
+        self.assertEqual(self.checks() - before, USER_MAXRETRY + 1)
+        wait_until(lambda: all(self.locked_names(i) == locked_before[i] + 1 for i in range(3)),
+                   timeout=10, what="the name locked on every node by the fleet's window")
+        before = self.checks()
+        for turn in range(6):
+            answer = self.guess(turn % 3, user, f"more{turn}", self.new_address())
+            self.assertEqual(answer["status"], 200)
+            self.assertIn("<int>403</int>", answer["body"])
+        self.assertEqual(self.checks() - before, 0, "a guess reached PHP after the fleet lock")
+        for i in range(3):
+            self.assertIn('user="fleetvictim"', "".join(
+                line for line in self.log(i).splitlines() if "XRG0301" in line))
+        # The owner's trusted address still logs in through every node.
+        before = self.checks()
+        for i in range(3):
+            self.assertNotIn("<fault>", self.guess(i, user, "right", owner)["body"])
+        self.assertEqual(self.checks() - before, 3)
+        # Redis saw no name: only hashes.
+        keys = self.fleet.redis_cli("--scan", "--pattern", PREFIX + "u:*").stdout
+        self.assertTrue(keys.strip())
+        self.assertNotIn(user, keys)
+
+    def test_9d_forged_name_locks_are_judged_and_bounded(self):
+        refused = [self.counters(i)["cluster_entries_refused"] for i in range(3)]
+        marker = self.new_address()
+        until = str(int(time.time()) + USER_LOCKTIME - 5)
+        # A lock of ten years, 3000 lock entries in one go, then a ban of `marker`: once
+        # the marker is held everywhere, every node has judged the locks before it.
+        self.forge("""
+redis.call('XADD', KEYS[1], '*', 'op', 'lock', 'node', 'forger', 'name', '00000000000000aa',
+           'until', ARGV[3])
+for i = 1, 3000 do
+  redis.call('XADD', KEYS[1], '*', 'op', 'lock', 'node', 'forger', 'name',
+             string.format('%016x', 4096 + i), 'until', ARGV[1])
+end
+redis.call('XADD', KEYS[1], '*', 'op', 'ban', 'node', 'forger', 'addr', ARGV[2], 'prefix', '32',
+           'until', ARGV[1], 'reason', 'manual')
+return 0""", until, marker, str(int(time.time()) + 3650 * 86400))
+        wait_until(lambda: self.banned_everywhere(marker), timeout=15, what="the marker entry applied")
+        for i in range(3):
+            grew = self.counters(i)["cluster_entries_refused"] - refused[i]
+            # A burst of 1000 locks (kept: no node has seen those names), then 100 a
+            # second: most of the 3000 are refused, however slowly the loop reads them.
+            self.assertGreaterEqual(grew, 1000, f"node {i}")
+            self.assertLess(self.log(i).count("XRG0405"), 100, "refusals logged without bound")
+            self.assertIn("a lock longer than any XmlRpcGuardUserLockTime", self.log(i))
+        # The owner of the locked name is still trusted, and unknown hashes locked nothing.
+        owner = self.new_address()
+        self.assertNotIn("<fault>", self.guess(1, "someone-else", "right", owner)["body"])
 
 
 if __name__ == "__main__":
