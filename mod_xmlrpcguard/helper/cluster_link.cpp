@@ -15,16 +15,20 @@ namespace xmlrpcguard {
 
 namespace {
 
+// What both scripts start with: their three first arguments, Redis's clock in
+// milliseconds, and a sequence number that makes each batch's members unique.
+#define XRG_SCRIPT_PRELUDE                                                    \
+    "local p, node, maxlen = ARGV[1], ARGV[2], ARGV[3]\n"                     \
+    "local t = redis.call('TIME')\n"                                          \
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n" \
+    "local seq = redis.call('INCR', p .. 'seq')"
+
 // One batch, atomically. ARGV: key prefix, node, stream MAXLEN, then 7 per report:
 // address, prefix length, count, findtime, maxretry, bantime, reason. Redis's own
 // clock times the offences, so the nodes' clocks need not agree for the window. A
 // crossing empties the window (a ban consumes the offences that led to it, as in the
 // node's own table) and is appended to the stream; the script returns how many.
-constexpr std::string_view kScript = R"lua(
-local p, node, maxlen = ARGV[1], ARGV[2], ARGV[3]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local seq = redis.call('INCR', p .. 'seq')
+constexpr std::string_view kScript = XRG_SCRIPT_PRELUDE R"lua(
 local crossed = 0
 for i = 4, #ARGV, 7 do
   local addr, plen, reason = ARGV[i], ARGV[i + 1], ARGV[i + 6]
@@ -54,11 +58,7 @@ return crossed
 // maxretry + 1; more than maxretry lock the name: a `lock` entry on the stream, at most
 // one per name every locktime / 4 (`ul:HASH`), so an attack that goes on keeps the name
 // locked everywhere without an entry per attempt. Returns how many lock entries.
-constexpr std::string_view kNameScript = R"lua(
-local p, node, maxlen = ARGV[1], ARGV[2], ARGV[3]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local seq = redis.call('INCR', p .. 'seq')
+constexpr std::string_view kNameScript = XRG_SCRIPT_PRELUDE R"lua(
 local locked = 0
 for i = 4, #ARGV, 4 do
   local name = ARGV[i]

@@ -16,12 +16,6 @@
 using namespace xmlrpcguard;
 
 namespace xmlrpcguard {
-std::ostream& boost_test_print_type(std::ostream& out, ClusterOutcome outcome) {
-    return out << to_string(outcome);
-}
-std::ostream& boost_test_print_type(std::ostream& out, ReportVerdict verdict) {
-    return out << to_string(verdict);
-}
 std::ostream& boost_test_print_type(std::ostream& out, const NameFailureReport& report) {
     return out << unsigned(report.vhost_slot) << ":" << report.folded;
 }
@@ -172,15 +166,15 @@ BOOST_AUTO_TEST_CASE(reports_must_name_a_claimed_vhost_and_a_configured_rule) {
     NameFailure out;
     NameFailureReport wrong_vhost = sample();
     wrong_vhost.vhost_id = kVhost + 1;  // the slot holds another vhost
-    BOOST_TEST(names.admit(bytes_of(encode(wrong_vhost)), kT0, out) == ReportVerdict::Malformed);
+    BOOST_TEST((names.admit(bytes_of(encode(wrong_vhost)), kT0, out) == ReportVerdict::Malformed));
     NameFailureReport free_slot = sample();
     free_slot.vhost_slot = 5;  // never claimed: a report cannot claim one
-    BOOST_TEST(names.admit(bytes_of(encode(free_slot)), kT0, out) == ReportVerdict::Malformed);
+    BOOST_TEST((names.admit(bytes_of(encode(free_slot)), kT0, out) == ReportVerdict::Malformed));
     BOOST_TEST(!t.table->vhost_id(5));
     NameFailureReport other_rule = sample();
     other_rule.rule.maxretry = 1;  // PHP asking for a lock at the first failure
-    BOOST_TEST(names.admit(bytes_of(encode(other_rule)), kT0, out) == ReportVerdict::UnknownRule);
-    BOOST_TEST(names.admit(bytes_of(encode(sample())), kT0, out) == ReportVerdict::Accepted);
+    BOOST_TEST((names.admit(bytes_of(encode(other_rule)), kT0, out) == ReportVerdict::UnknownRule));
+    BOOST_TEST((names.admit(bytes_of(encode(sample())), kT0, out) == ReportVerdict::Accepted));
     BOOST_TEST(out.fleet == fleet_name_hash(settings().key, kVhost, "admin"));
     BOOST_TEST(out.rule.maxretry == kRule.maxretry);
     BOOST_TEST(names.known() == 1u);
@@ -199,18 +193,19 @@ BOOST_AUTO_TEST_CASE(a_flood_of_reports_is_bounded_by_its_ceiling) {
     }
     BOOST_TEST(accepted == 5);  // the burst
     BOOST_TEST(over == 95);
-    BOOST_TEST(names.admit(bytes_of(encode(sample("late", 7))), kT0 + 1, out) ==
-               ReportVerdict::Accepted);  // refilled
+    BOOST_TEST((names.admit(bytes_of(encode(sample("late", 7))), kT0 + 1, out) ==
+                ReportVerdict::Accepted));  // refilled
 }
 
 BOOST_AUTO_TEST_CASE(a_fleet_lock_reaches_the_nodes_own_record) {
     Table t;
     FleetNames names(*t.table, settings());
     NameFailure out;
-    BOOST_REQUIRE(names.admit(bytes_of(encode(sample("admin", 0x55))), kT0, out) ==
-                  ReportVerdict::Accepted);
+    BOOST_REQUIRE((names.admit(bytes_of(encode(sample("admin", 0x55))), kT0, out) ==
+                   ReportVerdict::Accepted));
     std::string why;
-    BOOST_TEST(names.apply(lock_entry(out.fleet, kT0 + 900), kT0, why) == ClusterOutcome::Applied);
+    BOOST_TEST(
+        (names.apply(lock_entry(out.fleet, kT0 + 900), kT0, why) == ClusterOutcome::Applied));
     BOOST_TEST(t.table->locked(t.slot, 0x55, kT0 + 10));
     BOOST_TEST(!t.table->locked(t.slot, 0x56, kT0 + 10));
 }
@@ -220,12 +215,12 @@ BOOST_AUTO_TEST_CASE(a_lock_of_a_name_not_seen_here_waits_for_its_first_failure)
     FleetNames names(*t.table, settings());
     std::uint64_t fleet = fleet_name_hash(settings().key, kVhost, "victim");
     std::string why;
-    BOOST_TEST(names.apply(lock_entry(fleet, kT0 + 900), kT0, why) == ClusterOutcome::Unchanged);
+    BOOST_TEST((names.apply(lock_entry(fleet, kT0 + 900), kT0, why) == ClusterOutcome::Unchanged));
     BOOST_TEST(names.kept() == 1u);
     BOOST_TEST(!t.table->any_lock(t.slot, kT0));
     NameFailure out;
-    BOOST_REQUIRE(names.admit(bytes_of(encode(sample("victim", 0x99))), kT0 + 5, out) ==
-                  ReportVerdict::Accepted);
+    BOOST_REQUIRE((names.admit(bytes_of(encode(sample("victim", 0x99))), kT0 + 5, out) ==
+                   ReportVerdict::Accepted));
     BOOST_TEST(t.table->locked(t.slot, 0x99, kT0 + 6));
     BOOST_TEST(names.kept() == 0u);
 }
@@ -235,8 +230,8 @@ BOOST_AUTO_TEST_CASE(forged_lock_entries_are_judged_and_bounded) {
     FleetNames names(*t.table, settings(3));
     std::string why;
     auto entry = lock_entry(1234, kT0 + 900);
-    BOOST_TEST(names.apply(lock_entry(1234, kT0), kT0, why) == ClusterOutcome::Expired);
-    BOOST_TEST(names.apply(lock_entry(1234, kT0 + 901), kT0, why) == ClusterOutcome::Malformed);
+    BOOST_TEST((names.apply(lock_entry(1234, kT0), kT0, why) == ClusterOutcome::Expired));
+    BOOST_TEST((names.apply(lock_entry(1234, kT0 + 901), kT0, why) == ClusterOutcome::Malformed));
     for (auto [field, value] :
          std::vector<std::pair<std::string, std::string>>{{"name", "0000000000000000"},
                                                           {"name", "ABCDEF0123456789"},
@@ -251,7 +246,8 @@ BOOST_AUTO_TEST_CASE(forged_lock_entries_are_judged_and_bounded) {
                 v = value;
             }
         }
-        BOOST_TEST(names.apply(bad, kT0, why) == ClusterOutcome::Malformed, field << "=" << value);
+        BOOST_TEST((names.apply(bad, kT0, why) == ClusterOutcome::Malformed),
+                   field << "=" << value);
     }
     int over = 0;
     for (std::uint64_t i = 1; i <= 50; ++i) {
