@@ -1,6 +1,11 @@
 #define BOOST_TEST_MODULE cluster_names
 #include <boost/test/unit_test.hpp>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -9,7 +14,13 @@
 #include <vector>
 
 #include "cluster_link.hpp"
+#include "cluster_node.hpp"
 #include "fleet_names.hpp"
+#include "helper_loop.hpp"
+#include "quiet_events.hpp"
+#include "xmlrpcguard/ban_helper.hpp"
+#include "xmlrpcguard/ban_sink.hpp"
+#include "xmlrpcguard/guard_counters.hpp"
 #include "xmlrpcguard/name_report.hpp"
 #include "xmlrpcguard/user_table.hpp"
 
@@ -276,4 +287,71 @@ BOOST_AUTO_TEST_CASE(the_name_script_keeps_no_name_and_locks_past_maxretry) {
     BOOST_TEST(script.find("ZCARD', u) > maxretry") != std::string_view::npos);
     BOOST_TEST(script.find("ZREMRANGEBYRANK") != std::string_view::npos);  // bounded per name
     BOOST_TEST(script.find("'NX', 'EX'") != std::string_view::npos);       // one entry per while
+}
+
+// The attack through the real channel and loop: a socket pair, the helper's loop and a
+// ClusterNode whose link has no Redis (what it accepts waits in its queue). PHP under
+// mod_php holds the channel: its forged name reports are refused or over the ceiling,
+// counted, and the ban messages between them are all obeyed in the same turns.
+BOOST_AUTO_TEST_CASE(through_the_channel_forged_name_reports_are_bounded_and_bans_obeyed) {
+    Table users;
+    std::size_t bytes = WindowTable::region_size(1024);
+    std::vector<std::byte> window_memory(bytes + 64);
+    void* window_base = reinterpret_cast<void*>(
+        (reinterpret_cast<std::uintptr_t>(window_memory.data()) + 63) & ~std::uintptr_t{63});
+    WindowTable windows = WindowTable::attach(window_base, bytes, 1024).first;
+    std::vector<std::byte> counter_memory(GuardCounters::region_size() + 64);
+    void* aligned = reinterpret_cast<void*>(
+        (reinterpret_cast<std::uintptr_t>(counter_memory.data()) + 63) & ~std::uintptr_t{63});
+    GuardCounters counters = GuardCounters::attach(aligned, GuardCounters::region_size());
+    RecordingSink sink;
+    BanHelper helper(sink, HelperSettings{});
+    QuietEvents events;
+    ClusterNodeSettings cluster_settings;
+    cluster_settings.link.endpoint.host = "127.0.0.1";
+    cluster_settings.link.endpoint.port = 1;  // nobody: the link retries in its own threads
+    cluster_settings.link.node = "me-1";
+    cluster_settings.link.io_timeout = std::chrono::milliseconds(50);
+    cluster_settings.link.block = std::chrono::milliseconds(50);
+    cluster_settings.link.backoff_first = std::chrono::milliseconds(50);
+    cluster_settings.link.backoff_max = std::chrono::milliseconds(50);
+    ClusterNode cluster(cluster_settings, windows, helper, &counters, events);
+    int channel[2];
+    BOOST_REQUIRE(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, channel) == 0);
+    HelperLoopSettings loop_settings;
+    loop_settings.channel_fd = channel[1];
+    HelperLoop loop(helper, nullptr, nullptr, events, loop_settings, [] { return kT0; });
+    loop.set_extension(&cluster);
+    auto put = [&](auto message) {
+        BOOST_REQUIRE(::send(channel[0], message.data(), message.size(), 0) ==
+                      static_cast<ssize_t>(message.size()));
+    };
+    auto drain = [&](std::size_t bans) {
+        for (int turn = 0; turn < 10 && events.verdicts.size() < bans; ++turn) {
+            loop.turn(std::chrono::milliseconds(0));
+        }
+    };
+    auto count = [&](Counter which) { return counters.read()[static_cast<std::size_t>(which)]; };
+    // Names off on this node (no key): every name report is refused.
+    put(encode(sample()));
+    put(encode(BanRequest{*Address::parse("198.18.7.200"), 32, 600}));
+    drain(1);
+    BOOST_TEST(count(Counter::ClusterReportsRefused) == 1u);
+    cluster.enable_names(*users.table, settings());  // reports: burst 5, then 1 a second
+    for (int i = 0; i < 20; ++i) {
+        NameFailureReport lock_at_once = sample("victim");
+        lock_at_once.rule.maxretry = 1;  // a rule no vhost has
+        put(encode(lock_at_once));
+        put(encode(sample("n" + std::to_string(i), 100 + i)));  // within, then over
+        put(encode(
+            BanRequest{*Address::parse(("198.18.7." + std::to_string(i)).c_str()), 32, 600}));
+    }
+    drain(21);
+    BOOST_TEST(count(Counter::ClusterReportsRefused) == 21u);
+    BOOST_TEST(count(Counter::ClusterReportsOverRate) == 15u);
+    BOOST_TEST(events.verdicts == std::vector<HelperVerdict>(21, HelperVerdict::Added));
+    BOOST_TEST(sink.added.size() == 21u);
+    BOOST_TEST(!users.table->any_lock(users.slot, kT0));  // a report alone locks nothing
+    close(channel[0]);
+    close(channel[1]);
 }

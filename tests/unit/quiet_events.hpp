@@ -1,0 +1,28 @@
+// The helper's and a ClusterNode's events, ignored but for the verdicts on the
+// children's ban messages: for the tests that drive the real loop and channel.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "cluster_node.hpp"
+#include "helper_loop.hpp"
+
+namespace xmlrpcguard {
+
+struct QuietEvents final : HelperEvents, ClusterNodeEvents {
+    std::vector<HelperVerdict> verdicts;
+    void message(HelperVerdict verdict, std::string_view) override { verdicts.push_back(verdict); }
+    void reconciled(const BanHelper::Reconciled&, std::string_view) override {}
+    void control_refused(uid_t) override {}
+    void control_command(uid_t, std::string_view, std::string_view) override {}
+    void control_dropped(uid_t) override {}
+    void link_up() override {}
+    void link_down(std::string_view) override {}
+    void offences_dropped(std::uint64_t) override {}
+    void entry(const ClusterEntry&, ClusterOutcome, std::string_view) override {}
+    void report_refused(std::string_view) override {}
+};
+
+}  // namespace xmlrpcguard
