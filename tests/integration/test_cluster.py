@@ -21,7 +21,9 @@ the client namespace.
   name spread round-robin over the three nodes, one guess per address, reaches PHP
   XmlRpcGuardUserMaxRetry + 1 times in total, then every node answers the name itself;
   the owner, trusted by its logins, still gets through on every node; a flood of forged
-  lock entries and a forged lock longer than any lock time are refused and counted.
+  lock entries and a forged lock longer than any lock time are refused and counted;
+  with Redis away a name locks on its own node, and once Redis is back the queued
+  failures lock it on the nodes that had not seen it, at the name's first failure there.
 * A compromised Redis (issue 17): 300 forged unbans in one go lift at most the lift
   ceiling's burst, the ban after them stays, and the refusals are counted and logged
   (XRG0409); 1200 forged bans in one go are all applied, those over the rate ceiling
@@ -520,6 +522,36 @@ return 0""", until, marker, str(int(time.time()) + 3650 * 86400))
         # The owner of the locked name is still trusted, and unknown hashes locked nothing.
         owner = self.new_address()
         self.assertNotIn("<fault>", self.guess(1, "someone-else", "right", owner)["body"])
+
+    def test_9e_redis_down_names_lock_per_node_and_the_fleet_catches_up(self):
+        fleet, user = self.fleet, "outagevictim"
+        fleet.kill_redis()
+        self.wait_connected(False)
+        locked_before = [self.locked_names(i) for i in range(3)]
+        before = self.checks()
+        # Redis away: node 0 counts the name alone and locks it at its own threshold.
+        for turn in range(USER_MAXRETRY + 1):
+            self.guess(0, user, f"bad{turn}", self.new_address())
+        self.assertEqual(self.checks() - before, USER_MAXRETRY + 1)
+        self.assertEqual(self.locked_names(0), locked_before[0] + 1)
+        self.assertEqual([self.locked_names(i) for i in (1, 2)], locked_before[1:])
+        fleet.start_redis()
+        self.wait_connected(True)
+        # The queued failures reach the fleet's window and cross it: the lock entry comes
+        # back to nodes 1 and 2, which have never seen the name. Each applies it at the
+        # name's first failure there: one more check per node, then none.
+        wait_until(lambda: fleet.redis_cli("XLEN", PREFIX + "bans").stdout.strip() not in ("", "0"),
+                   timeout=15, what="the lock entry on the restarted Redis's stream")
+        for index in (1, 2):
+            before = self.checks()
+            self.guess(index, user, "first-here", self.new_address())
+            self.assertEqual(self.checks() - before, 1)
+            wait_until(lambda: self.locked_names(index) == locked_before[index] + 1, timeout=10,
+                       what=f"node {index} to apply the kept fleet lock")
+            before = self.checks()
+            answer = self.guess(index, user, "second-here", self.new_address())
+            self.assertIn("<int>403</int>", answer["body"])
+            self.assertEqual(self.checks() - before, 0)
 
 
 if __name__ == "__main__":
