@@ -97,10 +97,9 @@ ClusterOutcome FleetNames::apply(const ClusterEntry& entry, std::int64_t now, st
         why = "a lock longer than any XmlRpcGuardUserLockTime here";
         return ClusterOutcome::Malformed;
     }
-    if (!lock_tokens_.take(now)) {
-        why = "over the ceiling on name locks from the stream";
-        return ClusterOutcome::OverRate;
-    }
+    // A name that failed here lately is under attack here too: its lock is one table
+    // write, always applied, so that a flood of forged locks cannot hold back a real
+    // one. Only the names kept for later (state, and a write to come) take the ceiling.
     if (auto known = known_.find(fleet); known != known_.end()) {
         if (!table_.impose_lock(known->second.slot, known->second.local, now, until)) {
             why = "the user table refused the record";
@@ -109,6 +108,10 @@ ClusterOutcome FleetNames::apply(const ClusterEntry& entry, std::int64_t now, st
         return ClusterOutcome::Applied;
     }
     // No failure of this name here yet: its first one writes the lock.
+    if (!lock_tokens_.take(now)) {
+        why = "over the ceiling on locks of names not seen here";
+        return ClusterOutcome::OverRate;
+    }
     auto [at, added] = kept_.try_emplace(fleet, until);
     at->second = std::max(at->second, until);
     if (added) {

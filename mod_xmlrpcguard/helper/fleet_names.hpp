@@ -42,7 +42,7 @@ struct FleetNameSettings {
     // than a node's backend checks.
     std::uint32_t reports_per_second = 1000;
     std::uint32_t reports_burst = 10000;
-    // Lock entries from the stream written into the table.
+    // Lock entries from the stream for names not seen here, kept for their first failure.
     std::uint32_t locks_per_second = 100;
     std::uint32_t locks_burst = 1000;
     std::size_t known_limit = 65536;  // fleet hash -> own record, oldest forgotten first
@@ -57,8 +57,9 @@ class FleetNames {
     // (and a fleet lock kept for this name is written into the table now).
     ReportVerdict admit(std::span<const std::byte> datagram, std::int64_t now, NameFailure& out);
 
-    // A stream entry with op=lock. Applied: written into the table; Unchanged: kept
-    // until the name fails here; Expired; Malformed; OverRate (the ceiling on locks).
+    // A stream entry with op=lock. Applied: written into the table (a name that failed
+    // here lately, whatever the rate); Unchanged: kept until the name fails here;
+    // Expired; Malformed; OverRate (the ceiling on locks of names not seen here).
     ClusterOutcome apply(const ClusterEntry& entry, std::int64_t now, std::string& why);
 
     std::size_t known() const noexcept { return known_.size(); }

@@ -495,34 +495,6 @@ return 0""", until)
         self.assertTrue(keys.strip())
         self.assertNotIn(user, keys)
 
-    def test_9d_forged_name_locks_are_judged_and_bounded(self):
-        refused = [self.counters(i)["cluster_entries_refused"] for i in range(3)]
-        marker = self.new_address()
-        until = str(int(time.time()) + USER_LOCKTIME - 5)
-        # A lock of ten years, 3000 lock entries in one go, then a ban of `marker`: once
-        # the marker is held everywhere, every node has judged the locks before it.
-        self.forge("""
-redis.call('XADD', KEYS[1], '*', 'op', 'lock', 'node', 'forger', 'name', '00000000000000aa',
-           'until', ARGV[3])
-for i = 1, 3000 do
-  redis.call('XADD', KEYS[1], '*', 'op', 'lock', 'node', 'forger', 'name',
-             string.format('%016x', 4096 + i), 'until', ARGV[1])
-end
-redis.call('XADD', KEYS[1], '*', 'op', 'ban', 'node', 'forger', 'addr', ARGV[2], 'prefix', '32',
-           'until', ARGV[1], 'reason', 'manual')
-return 0""", until, marker, str(int(time.time()) + 3650 * 86400))
-        wait_until(lambda: self.banned_everywhere(marker), timeout=15, what="the marker entry applied")
-        for i in range(3):
-            grew = self.counters(i)["cluster_entries_refused"] - refused[i]
-            # A burst of 1000 locks (kept: no node has seen those names), then 100 a
-            # second: most of the 3000 are refused, however slowly the loop reads them.
-            self.assertGreaterEqual(grew, 1000, f"node {i}")
-            self.assertLess(self.log(i).count("XRG0405"), 100, "refusals logged without bound")
-            self.assertIn("a lock longer than any XmlRpcGuardUserLockTime", self.log(i))
-        # The owner of the locked name is still trusted, and unknown hashes locked nothing.
-        owner = self.new_address()
-        self.assertNotIn("<fault>", self.guess(1, "someone-else", "right", owner)["body"])
-
     def test_9e_redis_down_names_lock_per_node_and_the_fleet_catches_up(self):
         fleet, user = self.fleet, "outagevictim"
         fleet.kill_redis()
@@ -553,6 +525,43 @@ return 0""", until, marker, str(int(time.time()) + 3650 * 86400))
             self.assertIn("<int>403</int>", answer["body"])
             self.assertEqual(self.checks() - before, 0)
 
+
+    def test_9f_forged_name_locks_are_judged_and_bounded_and_hold_back_no_real_one(self):
+        refused = [self.counters(i)["cluster_entries_refused"] for i in range(3)]
+        marker = self.new_address()
+        until = str(int(time.time()) + USER_LOCKTIME - 5)
+        # A lock of ten years, 3000 lock entries in one go, then a ban of `marker`: once
+        # the marker is held everywhere, every node has judged the locks before it.
+        self.forge("""
+redis.call('XADD', KEYS[1], '*', 'op', 'lock', 'node', 'forger', 'name', '00000000000000aa',
+           'until', ARGV[3])
+for i = 1, 3000 do
+  redis.call('XADD', KEYS[1], '*', 'op', 'lock', 'node', 'forger', 'name',
+             string.format('%016x', 4096 + i), 'until', ARGV[1])
+end
+redis.call('XADD', KEYS[1], '*', 'op', 'ban', 'node', 'forger', 'addr', ARGV[2], 'prefix', '32',
+           'until', ARGV[1], 'reason', 'manual')
+return 0""", until, marker, str(int(time.time()) + 3650 * 86400))
+        wait_until(lambda: self.banned_everywhere(marker), timeout=15, what="the marker entry applied")
+        for i in range(3):
+            grew = self.counters(i)["cluster_entries_refused"] - refused[i]
+            # A burst of 1000 locks (kept: no node has seen those names), then 100 a
+            # second: most of the 3000 are refused, however slowly the loop reads them.
+            self.assertGreaterEqual(grew, 1000, f"node {i}")
+            self.assertLess(self.log(i).count("XRG0405"), 100, "refusals logged without bound")
+            self.assertIn("a lock longer than any XmlRpcGuardUserLockTime", self.log(i))
+        # Unknown hashes locked nothing.
+        owner = self.new_address()
+        self.assertNotIn("<fault>", self.guess(1, "someone-else", "right", owner)["body"])
+        # The flood spent the ceiling on locks of names a node has not seen; a real
+        # attack on a name every node sees is still locked everywhere at once.
+        locked_before = [self.locked_names(i) for i in range(3)]
+        before = self.checks()
+        for turn in range(USER_MAXRETRY + 1):
+            self.guess(turn % 3, "afterflood", f"bad{turn}", self.new_address())
+        wait_until(lambda: all(self.locked_names(i) == locked_before[i] + 1 for i in range(3)),
+                   timeout=10, what="the real lock applied on every node after the flood")
+        self.assertEqual(self.checks() - before, USER_MAXRETRY + 1)
 
 if __name__ == "__main__":
     unittest.main()

@@ -268,6 +268,21 @@ BOOST_AUTO_TEST_CASE(forged_lock_entries_are_judged_and_bounded) {
     BOOST_TEST(names.kept() == 3u);
 }
 
+BOOST_AUTO_TEST_CASE(a_flood_of_forged_locks_cannot_hold_back_a_real_one) {
+    Table t;
+    FleetNames names(*t.table, settings(3));
+    NameFailure out;
+    BOOST_REQUIRE((names.admit(bytes_of(encode(sample("admin", 0x55))), kT0, out) ==
+                   ReportVerdict::Accepted));
+    std::string why;
+    for (std::uint64_t i = 1; i <= 50; ++i) {
+        names.apply(lock_entry(i, kT0 + 900), kT0, why);  // the ceiling spent
+    }
+    BOOST_TEST(
+        (names.apply(lock_entry(out.fleet, kT0 + 900), kT0, why) == ClusterOutcome::Applied));
+    BOOST_TEST(t.table->locked(t.slot, 0x55, kT0 + 10));
+}
+
 BOOST_AUTO_TEST_CASE(names_kept_for_later_are_bounded) {
     Table t;
     FleetNameSettings s = settings();
