@@ -2,6 +2,7 @@
 // children's ban messages: for the tests that drive the real loop and channel.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string_view>
 #include <vector>
@@ -24,5 +25,17 @@ struct QuietEvents final : HelperEvents, ClusterNodeEvents {
     void entry(const ClusterEntry&, ClusterOutcome, std::string_view) override {}
     void report_refused(std::string_view) override {}
 };
+
+// A node whose Redis is not there: its link retries in its own threads, every 50 ms,
+// and what the node accepts waits in the link's queue.
+inline ClusterNodeSettings without_redis() {
+    ClusterNodeSettings settings;
+    settings.link.endpoint.host = "127.0.0.1";
+    settings.link.endpoint.port = 1;
+    settings.link.node = "me-1";
+    settings.link.io_timeout = settings.link.block = std::chrono::milliseconds(50);
+    settings.link.backoff_first = settings.link.backoff_max = std::chrono::milliseconds(50);
+    return settings;
+}
 
 }  // namespace xmlrpcguard

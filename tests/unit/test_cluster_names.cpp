@@ -322,15 +322,7 @@ BOOST_AUTO_TEST_CASE(through_the_channel_forged_name_reports_are_bounded_and_ban
     RecordingSink sink;
     BanHelper helper(sink, HelperSettings{});
     QuietEvents events;
-    ClusterNodeSettings cluster_settings;
-    cluster_settings.link.endpoint.host = "127.0.0.1";
-    cluster_settings.link.endpoint.port = 1;  // nobody: the link retries in its own threads
-    cluster_settings.link.node = "me-1";
-    cluster_settings.link.io_timeout = std::chrono::milliseconds(50);
-    cluster_settings.link.block = std::chrono::milliseconds(50);
-    cluster_settings.link.backoff_first = std::chrono::milliseconds(50);
-    cluster_settings.link.backoff_max = std::chrono::milliseconds(50);
-    ClusterNode cluster(cluster_settings, windows, helper, &counters, events);
+    ClusterNode cluster(without_redis(), windows, helper, &counters, events);
     int channel[2];
     BOOST_REQUIRE(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, channel) == 0);
     HelperLoopSettings loop_settings;
