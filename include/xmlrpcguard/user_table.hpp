@@ -120,6 +120,11 @@ class UserTable {
     std::uint64_t vhost_id(std::size_t vhost) const noexcept;
 
     void count_answered() noexcept;
+    // A lock decided elsewhere (the fleet's window, applied by the ban helper): the name
+    // is locked until `until` at least; a lock here that ends later is kept. False when
+    // the record could not be had (stripe not had in time, or a bucket that refused).
+    bool impose_lock(std::size_t vhost, std::uint64_t name, std::int64_t now,
+                     std::int64_t until) noexcept;
     std::vector<UserLockView> locks(std::int64_t now, std::size_t at_most) const;
     UserTableStats stats() const noexcept;
     std::size_t capacity() const noexcept { return capacity_; }

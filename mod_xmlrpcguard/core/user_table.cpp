@@ -476,6 +476,37 @@ std::vector<UserLockView> UserTable::locks(std::int64_t now, std::size_t at_most
     return out;
 }
 
+bool UserTable::impose_lock(std::size_t slot, std::uint64_t name, std::int64_t now,
+                            std::int64_t until) noexcept {
+    Held held = hold(slot, name, now, true);
+    if (!held.stripe || !held.record) {
+        if (held.stripe) {
+            unlock(held.stripe);
+            header()->refused.fetch_add(1, std::memory_order_relaxed);
+        }
+        return false;
+    }
+    Record* r = held.record;
+    auto t = clamp_time(now);
+    auto end = clamp_time(until);
+    bool newly = r->locked_until <= t;
+    if (newly) {
+        r->locked_since = t;
+        ++r->locks;
+    }
+    r->locked_until = std::max(r->locked_until, end);
+    r->last_activity = t;
+    unlock(held.stripe);
+    if (newly) {
+        header()->locks.fetch_add(1, std::memory_order_relaxed);
+    }
+    auto& horizon = vhost(slot)->lock_horizon;
+    std::uint32_t seen = horizon.load(std::memory_order_relaxed);
+    while (seen < end && !horizon.compare_exchange_weak(seen, end)) {
+    }
+    return true;
+}
+
 UserTableStats UserTable::stats() const noexcept {
     UserTableStats out;
     const Header* h = header();

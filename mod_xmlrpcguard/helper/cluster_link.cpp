@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <ctime>
 #include <stdexcept>
 
@@ -14,16 +15,20 @@ namespace xmlrpcguard {
 
 namespace {
 
+// What both scripts start with: their three first arguments, Redis's clock in
+// milliseconds, and a sequence number that makes each batch's members unique.
+#define XRG_SCRIPT_PRELUDE                                                    \
+    "local p, node, maxlen = ARGV[1], ARGV[2], ARGV[3]\n"                     \
+    "local t = redis.call('TIME')\n"                                          \
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n" \
+    "local seq = redis.call('INCR', p .. 'seq')"
+
 // One batch, atomically. ARGV: key prefix, node, stream MAXLEN, then 7 per report:
 // address, prefix length, count, findtime, maxretry, bantime, reason. Redis's own
 // clock times the offences, so the nodes' clocks need not agree for the window. A
 // crossing empties the window (a ban consumes the offences that led to it, as in the
 // node's own table) and is appended to the stream; the script returns how many.
-constexpr std::string_view kScript = R"lua(
-local p, node, maxlen = ARGV[1], ARGV[2], ARGV[3]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local seq = redis.call('INCR', p .. 'seq')
+constexpr std::string_view kScript = XRG_SCRIPT_PRELUDE R"lua(
 local crossed = 0
 for i = 4, #ARGV, 7 do
   local addr, plen, reason = ARGV[i], ARGV[i + 1], ARGV[i + 6]
@@ -46,6 +51,62 @@ for i = 4, #ARGV, 7 do
 end
 return crossed
 )lua";
+
+// One batch of user-name failures, atomically. ARGV: key prefix, node, stream MAXLEN,
+// then 4 per failure: fleet hash (hex), findtime, maxretry, locktime. Per `u:HASH` a
+// sorted set of failure times (Redis's clock), trimmed to findtime and to its newest
+// maxretry + 1; more than maxretry lock the name: a `lock` entry on the stream, at most
+// one per name every locktime / 4 (`ul:HASH`), so an attack that goes on keeps the name
+// locked everywhere without an entry per attempt. Returns how many lock entries.
+constexpr std::string_view kNameScript = XRG_SCRIPT_PRELUDE R"lua(
+local locked = 0
+for i = 4, #ARGV, 4 do
+  local name = ARGV[i]
+  local findtime, maxretry, locktime = tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]),
+                                       tonumber(ARGV[i + 3])
+  local u = p .. 'u:' .. name
+  redis.call('ZADD', u, now, node .. ':' .. seq .. ':' .. i)
+  redis.call('ZREMRANGEBYSCORE', u, '-inf', '(' .. string.format('%d', now - findtime * 1000))
+  redis.call('ZREMRANGEBYRANK', u, 0, -(maxretry + 2))
+  redis.call('PEXPIRE', u, findtime * 1000)
+  if redis.call('ZCARD', u) > maxretry then
+    local again = math.max(1, math.floor(locktime / 4))
+    if redis.call('SET', p .. 'ul:' .. name, '1', 'NX', 'EX', again) then
+      local untl = string.format('%d', math.floor(now / 1000) + locktime)
+      redis.call('XADD', p .. 'bans', 'MAXLEN', '~', maxlen, '*', 'op', 'lock', 'node', node,
+                 'name', name, 'until', untl)
+      locked = locked + 1
+    end
+  end
+end
+return locked
+)lua";
+
+// EVALSHA of `owned` (its [1] the sha); after NOSCRIPT (Redis restarted, or SCRIPT
+// FLUSH) the script is loaded again, once. An integer reply, or null with `error`.
+RedisReply run_script(RedisConnection& redis, std::string& sha, std::string_view script,
+                      std::vector<std::string>& owned, std::string& error) {
+    std::vector<std::string_view> arguments(owned.begin(), owned.end());
+    RedisReply reply = redis.command(arguments, error);
+    if (reply && reply_is_error(reply.get()) && reply_text(reply.get()).starts_with("NOSCRIPT")) {
+        RedisReply loaded = redis.command({"SCRIPT", "LOAD", script}, error);
+        if (!loaded || loaded->type != REDIS_REPLY_STRING) {
+            error = loaded ? std::string(reply_text(loaded.get())) : error;
+            return nullptr;
+        }
+        sha.assign(loaded->str, loaded->len);
+        owned[1] = sha;
+        arguments.assign(owned.begin(), owned.end());
+        reply = redis.command(arguments, error);
+    }
+    if (!reply || reply->type != REDIS_REPLY_INTEGER) {
+        if (reply) {
+            error = "script: " + std::string(reply_text(reply.get()));
+        }
+        return nullptr;
+    }
+    return reply;
+}
 
 std::string initial_id(const ClusterLinkSettings& settings) {
     if (!settings.resume_from.empty()) {
@@ -113,6 +174,10 @@ std::string_view ClusterLink::script() noexcept {
     return kScript;
 }
 
+std::string_view ClusterLink::name_script() noexcept {
+    return kNameScript;
+}
+
 ClusterLink::ClusterLink(ClusterLinkSettings settings, GuardCounters* counters,
                          ClusterEvents& events)
     : settings_(std::move(settings)), counters_(counters), events_(events) {
@@ -154,6 +219,23 @@ void ClusterLink::offer(const OffenceReport& report) {
     }
     work_.notify_one();
     if (dropped && (dropped & (dropped - 1)) == 0) {  // 1, 2, 4, 8, ...: the log stays short
+        events_.offences_dropped(dropped);
+    }
+}
+
+void ClusterLink::offer_name(const NameFailure& failure) {
+    std::uint64_t dropped = 0;
+    {
+        std::lock_guard lock(mutex_);
+        if (names_.size() >= settings_.queue_limit) {
+            names_.pop_front();
+            dropped = ++dropped_;
+            add(counters_, Counter::ClusterOffencesDropped);
+        }
+        names_.push_back(failure);
+    }
+    work_.notify_one();
+    if (dropped && (dropped & (dropped - 1)) == 0) {
         events_.offences_dropped(dropped);
     }
 }
@@ -237,29 +319,30 @@ bool ClusterLink::send_batch(RedisConnection& redis, std::string& sha,
         owned.push_back(to_string(report.reason));
         offences += report.count;
     }
-    std::vector<std::string_view> arguments(owned.begin(), owned.end());
-    RedisReply reply = redis.command(arguments, error);
-    if (reply && reply_is_error(reply.get()) && reply_text(reply.get()).starts_with("NOSCRIPT")) {
-        // Redis restarted (or SCRIPT FLUSH): load it again, once.
-        RedisReply loaded = redis.command({"SCRIPT", "LOAD", kScript}, error);
-        if (!loaded || loaded->type != REDIS_REPLY_STRING) {
-            error = loaded ? std::string(reply_text(loaded.get())) : error;
-            return false;
-        }
-        sha.assign(loaded->str, loaded->len);
-        owned[1] = sha;
-        arguments.assign(owned.begin(), owned.end());
-        reply = redis.command(arguments, error);
-    }
-    if (!reply || reply->type != REDIS_REPLY_INTEGER) {
-        if (reply) {
-            error = "script: " + std::string(reply_text(reply.get()));
-        }
+    RedisReply reply = run_script(redis, sha, kScript, owned, error);
+    if (!reply) {
         return false;
     }
     add(counters_, Counter::ClusterOffencesSent, offences);
     add(counters_, Counter::ClusterBansPublished, static_cast<std::uint64_t>(reply->integer));
     return true;
+}
+
+bool ClusterLink::send_names(RedisConnection& redis, std::string& sha,
+                             const std::vector<NameFailure>& batch, std::string& error) {
+    std::vector<std::string> owned;
+    owned.reserve(6 + 4 * batch.size());
+    owned.insert(owned.end(), {"EVALSHA", sha, "0", settings_.key_prefix, settings_.node,
+                               std::to_string(settings_.stream_maxlen)});
+    for (const NameFailure& failure : batch) {
+        char hex[17];
+        std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(failure.fleet));
+        owned.emplace_back(hex);
+        owned.push_back(std::to_string(failure.rule.findtime));
+        owned.push_back(std::to_string(failure.rule.maxretry));
+        owned.push_back(std::to_string(failure.rule.locktime));
+    }
+    return run_script(redis, sha, kNameScript, owned, error) != nullptr;
 }
 
 bool ClusterLink::send_command(RedisConnection& redis, const ClusterCommand& command,
@@ -307,13 +390,20 @@ bool ClusterLink::send_command(RedisConnection& redis, const ClusterCommand& com
 void ClusterLink::write_loop() {
     RedisConnection redis;
     std::string sha;
+    std::string name_sha;
     auto backoff = settings_.backoff_first;
     for (;;) {
         std::string error;
         if (!redis.is_open()) {
-            RedisReply loaded;
+            RedisReply loaded, names;
             if (redis.open(settings_.endpoint, settings_.io_timeout, error)) {
                 loaded = redis.command({"SCRIPT", "LOAD", kScript}, error);
+                names = redis.command({"SCRIPT", "LOAD", kNameScript}, error);
+            }
+            if (loaded && names && names->type == REDIS_REPLY_STRING) {
+                name_sha.assign(names->str, names->len);
+            } else if (loaded && loaded->type == REDIS_REPLY_STRING) {
+                loaded = std::move(names);  // said below as the failure it is
             }
             if (!loaded || loaded->type != REDIS_REPLY_STRING) {
                 if (loaded) {
@@ -330,11 +420,12 @@ void ClusterLink::write_loop() {
         }
         std::vector<ClusterCommand> commands;
         std::vector<OffenceReport> batch;
+        std::vector<NameFailure> names;
         bool idle = false;
         {
             std::unique_lock lock(mutex_);
             idle = !work_.wait_for(lock, std::chrono::seconds(1), [this] {
-                return stopping_ || !offences_.empty() || !commands_.empty();
+                return stopping_ || !offences_.empty() || !commands_.empty() || !names_.empty();
             });
             if (stopping_) {
                 return;
@@ -344,8 +435,12 @@ void ClusterLink::write_loop() {
             std::size_t n = std::min(offences_.size(), settings_.batch_limit);
             batch.assign(offences_.begin(), offences_.begin() + static_cast<std::ptrdiff_t>(n));
             offences_.erase(offences_.begin(), offences_.begin() + static_cast<std::ptrdiff_t>(n));
+            n = std::min(names_.size(), settings_.batch_limit);
+            names.assign(names_.begin(), names_.begin() + static_cast<std::ptrdiff_t>(n));
+            names_.erase(names_.begin(), names_.begin() + static_cast<std::ptrdiff_t>(n));
         }
         bool ok = true;
+        bool batch_sent = false;
         std::size_t sent = 0;
         for (; sent < commands.size() && ok; ++sent) {
             ok = send_command(redis, commands[sent], error);
@@ -355,7 +450,11 @@ void ClusterLink::write_loop() {
         }
         if (ok && !batch.empty()) {
             ok = send_batch(redis, sha, batch, error);
-        } else if (ok && idle) {
+            batch_sent = ok;
+        }
+        if (ok && !names.empty()) {
+            ok = send_names(redis, name_sha, names, error);
+        } else if (ok && idle && batch.empty()) {
             RedisReply pong = redis.command({"PING"}, error);  // notice a Redis gone quiet
             ok = pong && !reply_is_error(pong.get());
         }
@@ -365,9 +464,17 @@ void ClusterLink::write_loop() {
             std::lock_guard lock(mutex_);
             commands_.insert(commands_.begin(),
                              commands.begin() + static_cast<std::ptrdiff_t>(sent), commands.end());
-            offences_.insert(offences_.begin(), batch.begin(), batch.end());
+            if (!batch_sent) {
+                offences_.insert(offences_.begin(), batch.begin(), batch.end());
+            }
+            names_.insert(names_.begin(), names.begin(), names.end());
             while (offences_.size() > settings_.queue_limit) {
                 offences_.pop_front();
+                ++dropped_;
+                add(counters_, Counter::ClusterOffencesDropped);
+            }
+            while (names_.size() > settings_.queue_limit) {
+                names_.pop_front();
                 ++dropped_;
                 add(counters_, Counter::ClusterOffencesDropped);
             }

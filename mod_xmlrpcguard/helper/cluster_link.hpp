@@ -30,6 +30,7 @@
 #include "redis_url.hpp"
 #include "xmlrpcguard/guard_counters.hpp"
 #include "xmlrpcguard/offence_report.hpp"
+#include "xmlrpcguard/user_table.hpp"
 
 namespace xmlrpcguard {
 
@@ -66,6 +67,13 @@ struct ClusterCommand {
     std::string reason = "manual";
 };
 
+// A failure of one user name for the fleet's window (fleet_names.hpp): its fleet hash,
+// never the name, and the vhost's rule.
+struct NameFailure {
+    std::uint64_t fleet = 0;
+    UserRule rule;
+};
+
 // What the link tells its owner (the glue logs it), from the link's own threads.
 class ClusterEvents {
   public:
@@ -87,6 +95,8 @@ class ClusterLink {
 
     void offer(const OffenceReport& report);  // never blocks
     void publish(ClusterCommand command);     // never blocks, never dropped
+    // A user name's failure: never blocks; the oldest dropped when the queue is full.
+    void offer_name(const NameFailure& failure);
 
     int ready_fd() const noexcept { return ready_fd_; }  // readable: entries to take
     // At most `most` entries, oldest first; ready_fd stays readable while more wait, so
@@ -97,6 +107,7 @@ class ClusterLink {
 
     // The Lua script run per batch (public for the unit tests' reading).
     static std::string_view script() noexcept;
+    static std::string_view name_script() noexcept;  // per batch of name failures
 
   private:
     void write_loop();
@@ -111,6 +122,8 @@ class ClusterLink {
                     const std::vector<OffenceReport>& batch, std::string& error);
     bool send_command(class RedisConnection& redis, const ClusterCommand& command,
                       std::string& error);
+    bool send_names(class RedisConnection& redis, std::string& sha,
+                    const std::vector<NameFailure>& batch, std::string& error);
 
     ClusterLinkSettings settings_;
     GuardCounters* counters_;
@@ -123,6 +136,7 @@ class ClusterLink {
     std::condition_variable stop_;  // only for stopping_: a backoff is not woken by work
     std::deque<OffenceReport> offences_;
     std::deque<ClusterCommand> commands_;
+    std::deque<NameFailure> names_;
     std::deque<ClusterEntry> incoming_;
     std::uint64_t dropped_ = 0;
     bool stopping_ = false;

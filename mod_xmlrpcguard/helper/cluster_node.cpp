@@ -51,15 +51,28 @@ ClusterNode::~ClusterNode() {
     save_resume();
 }
 
+void ClusterNode::enable_names(UserTable table, FleetNameSettings settings) {
+    names_ = std::make_unique<FleetNames>(table, std::move(settings));
+}
+
 bool ClusterNode::on_datagram(std::span<const std::byte> datagram, std::int64_t now) {
-    if (!looks_like_offence(datagram)) {
+    ReportVerdict verdict = ReportVerdict::Malformed;
+    if (looks_like_name_failure(datagram)) {
+        NameFailure failure;
+        verdict = names_ ? names_->admit(datagram, now, failure) : ReportVerdict::UnknownRule;
+        if (verdict == ReportVerdict::Accepted) {
+            link_->offer_name(failure);
+            return true;
+        }
+    } else if (!looks_like_offence(datagram)) {
         return false;
-    }
-    OffenceReport report;
-    ReportVerdict verdict = admission_.judge(datagram, helper_, now, report);
-    if (verdict == ReportVerdict::Accepted) {
-        link_->offer(report);
-        return true;
+    } else {
+        OffenceReport report;
+        verdict = admission_.judge(datagram, helper_, now, report);
+        if (verdict == ReportVerdict::Accepted) {
+            link_->offer(report);
+            return true;
+        }
     }
     add(counters_, verdict == ReportVerdict::OverRate ? Counter::ClusterReportsOverRate
                                                       : Counter::ClusterReportsRefused);
@@ -77,7 +90,12 @@ bool ClusterNode::on_ready(std::int64_t now) {
     bool changed = on_tick(now);  // bans kept over the ceiling go before newer ones
     for (const ClusterEntry& entry : link_->take(settings_.entries_per_turn)) {
         std::string why;
-        ClusterOutcome outcome = applier_.apply(entry, now, why);
+        ClusterOutcome outcome = ClusterOutcome::Skipped;  // a name lock, names off here
+        if (entry.field("op") != "lock") {
+            outcome = applier_.apply(entry, now, why);
+        } else if (names_) {
+            outcome = names_->apply(entry, now, why);
+        }
         switch (outcome) {
             case ClusterOutcome::Applied:
             case ClusterOutcome::Failed:  // the table holds it; the reconcile retries

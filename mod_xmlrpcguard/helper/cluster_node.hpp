@@ -13,6 +13,7 @@
 
 #include "cluster_apply.hpp"
 #include "cluster_link.hpp"
+#include "fleet_names.hpp"
 #include "helper_loop.hpp"
 #include "offence_admission.hpp"
 #include "xmlrpcguard/guard_counters.hpp"
@@ -58,6 +59,10 @@ class ClusterNode final : public HelperExtension {
 
     void save_resume();
 
+    // Fleet-wide user-name locks (XmlRpcGuardClusterNameKey): the children's name reports
+    // go to the link, the stream's lock entries into `table`. Without it both are refused.
+    void enable_names(UserTable table, FleetNameSettings settings);
+
     // The stream id in `path`, if it is a root-owned file nobody else may write and it
     // holds one well-formed id; else empty.
     static std::string load_resume(const std::string& path);
@@ -71,6 +76,7 @@ class ClusterNode final : public HelperExtension {
     ClusterNodeEvents& events_;
     ClusterApplier applier_;
     OffenceAdmission admission_;
+    std::unique_ptr<FleetNames> names_;
     std::string last_id_;
     bool unsaved_ = false;
     std::chrono::steady_clock::time_point saved_at_;

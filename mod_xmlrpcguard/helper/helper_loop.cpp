@@ -9,6 +9,7 @@
 #include <string>
 
 #include "xmlrpcguard/ban_request.hpp"
+#include "xmlrpcguard/name_report.hpp"
 
 namespace xmlrpcguard {
 
@@ -118,7 +119,9 @@ void HelperLoop::turn(std::chrono::milliseconds longest_wait) {
 // A bounded number per turn, so that a flood on the channel (over the rate ceiling
 // anyway) cannot keep the control clients waiting.
 void HelperLoop::drain_channel() {
-    std::byte message[std::max<std::size_t>(kBanMessageSize, 64) + 1];
+    // One more byte than the longest message (a user-name report): a longer datagram
+    // shows as too long, never as a well-formed one cut short.
+    std::byte message[std::max<std::size_t>({kBanMessageSize, 64, kNameMessageSize}) + 1];
     for (std::size_t i = 0; i < settings_.max_messages_per_turn; ++i) {
         ssize_t length = recv(settings_.channel_fd, message, sizeof message, MSG_DONTWAIT);
         if (length < 0) {

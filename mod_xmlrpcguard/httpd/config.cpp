@@ -14,6 +14,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "cluster_names.hpp"
 #include "prefix_config.hpp"
 #include "redis_url.hpp"
 #include "user_config.hpp"
@@ -427,6 +428,9 @@ const command_rec kDirectives[] = {
     AP_INIT_TAKE1("XmlRpcGuardClusterPasswordFile", as_cmd(set_cluster_password_file), nullptr,
                   RSRC_CONF,
                   "PATH: the Redis password, read by the ban helper as root (server-wide)"),
+    AP_INIT_TAKE1("XmlRpcGuardClusterNameKey", as_cmd(set_cluster_name_key), nullptr, RSRC_CONF,
+                  "PATH: the fleet's secret for user-name hashes (root's, 0600, at least 32 "
+                  "bytes): user names counted and locked fleet-wide (server-wide)"),
     AP_INIT_TAKE1("XmlRpcGuardPrefixBan", as_cmd(set_prefix_ban), nullptr, RSRC_CONF,
                   "On | Off: ban a whole IPv4 /24 or IPv6 /48 whose addresses offend together "
                   "(default On)"),
@@ -491,6 +495,7 @@ void* merge_server_config(apr_pool_t* pool, void* base_config, void* add_config)
     merged->cluster_url = base.cluster_url;
     merged->cluster_prefix = base.cluster_prefix;
     merged->cluster_password_file = base.cluster_password_file;
+    merged->cluster_name_key = base.cluster_name_key;
     merge_prefix_config(merged->prefix, base.prefix, add.prefix);
     merged->users = merge_user_config(pool, base.users, add.users);
     return merged;

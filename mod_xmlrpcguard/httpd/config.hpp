@@ -84,6 +84,7 @@ struct ServerConfig {
     const char* cluster_url;            // redis://..., checked at configuration time
     const char* cluster_prefix;         // Redis key prefix
     const char* cluster_password_file;  // read by the helper as root; nullptr = none
+    const char* cluster_name_key;       // XmlRpcGuardClusterNameKey; nullptr = names per node
     PrefixBanConfig prefix;
     struct UserConfig* users;  // per-user-name locks and the alarm (user_config.hpp)
 

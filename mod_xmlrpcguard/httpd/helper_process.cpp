@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster_names.hpp"
 #include "cluster_node.hpp"
 #include "config.hpp"
 #include "control_socket.hpp"
@@ -579,6 +580,9 @@ std::unique_ptr<ClusterNode> start_cluster(server_rec* s, WindowTable table, Ban
     std::unique_ptr<ClusterNode> cluster;
     if (table && config.cluster_url) {
         cluster = start_cluster(s, *table, helper, cluster_log);
+        if (cluster) {
+            enable_fleet_names(s, *cluster);
+        }
         loop.set_extension(cluster.get());
     }
     std::optional<StateFile> state;
@@ -630,6 +634,7 @@ std::unique_ptr<ClusterNode> start_cluster(server_rec* s, WindowTable table, Ban
                 0);                                    // listeners, logs, the parent's ends
     prepare_state_directory(config_of(s).state_file);  // as full root, before the drop
     read_cluster_password(s);
+    read_fleet_name_key(s);
     if (const char* failed_step = drop_privileges()) {
         ap_log_error(APLOG_MARK, APLOG_ERR, errno, s,
                      "XRG0202: ban helper cannot keep CAP_NET_ADMIN (%s): bans stay "
@@ -809,6 +814,16 @@ void send_offences(const OffenceReport& report) noexcept {
     OffenceMessage message = encode(report);
     // Full channel or helper between restarts: lost to the fleet, never to this node,
     // whose own window counted the offences already.
+    bool sent = send(g_helper.child_end, message.data(), message.size(),
+                     MSG_DONTWAIT | MSG_NOSIGNAL) == static_cast<ssize_t>(message.size());
+    count(sent ? Counter::ClusterReportsSent : Counter::ClusterReportsDropped);
+}
+
+void send_name_failure(const NameMessage& message) noexcept {
+    if (g_helper.child_end < 0) {
+        return;
+    }
+    // Lost to the fleet only: this node's own table counted the failure already.
     bool sent = send(g_helper.child_end, message.data(), message.size(),
                      MSG_DONTWAIT | MSG_NOSIGNAL) == static_cast<ssize_t>(message.size());
     count(sent ? Counter::ClusterReportsSent : Counter::ClusterReportsDropped);

@@ -13,6 +13,7 @@
 
 #include "xmlrpcguard/address.hpp"
 #include "xmlrpcguard/address_set.hpp"
+#include "xmlrpcguard/name_report.hpp"
 #include "xmlrpcguard/offence_report.hpp"
 
 namespace xmlrpcguard::httpd {
@@ -29,6 +30,8 @@ void close_helper_end_in_child() noexcept;
 void send_ban(const Address& key, unsigned ipv6_prefix, std::uint32_t seconds) noexcept;
 // XmlRpcGuardCluster: one offence report to the helper, for the fleet's windows.
 void send_offences(const OffenceReport& report) noexcept;
+// And one failure of a user name, for the fleet's per-name window (cluster_names.cpp).
+void send_name_failure(const NameMessage& message) noexcept;
 // The same for a prefix ban (XmlRpcGuardPrefixBan).
 void send_prefix_ban(const Cidr& prefix, std::uint32_t seconds) noexcept;
 

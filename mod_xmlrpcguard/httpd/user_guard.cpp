@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string_view>
 
+#include "cluster_names.hpp"
 #include "config.hpp"
 #include "exchange.hpp"
 #include "glue.hpp"
@@ -398,6 +399,7 @@ void record_failure(GuardedExchange& exchange, UserTable& table, const NameHashe
     const UserConfig& config = *exchange.config.users;
     std::uint64_t key = hash(name);
     FailureOutcome out = table.record_failure(exchange.users->vhost, key, now, config.rule());
+    report_name_failure(exchange, name, key);  // the fleet's window, in a cluster
     request_rec* r = exchange.r;
     if (!out.recorded) {
         ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r,

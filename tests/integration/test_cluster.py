@@ -17,6 +17,13 @@ the client namespace.
 * xmlrpcguardctl unban and flush on one node lift the bans on every node.
 * A Redis that stops answering (DEBUG SLEEP) stalls no node: each bans on its own
   window meanwhile.
+* Fleet-wide user-name locks (XmlRpcGuardClusterNameKey): a dictionary attack on one
+  name spread round-robin over the three nodes, one guess per address, reaches PHP
+  XmlRpcGuardUserMaxRetry + 1 times in total, then every node answers the name itself;
+  the owner, trusted by its logins, still gets through on every node; a flood of forged
+  lock entries and a forged lock longer than any lock time are refused and counted;
+  with Redis away a name locks on its own node, and once Redis is back the queued
+  failures lock it on the nodes that had not seen it, at the name's first failure there.
 * A compromised Redis (issue 17): 300 forged unbans in one go lift at most the lift
   ceiling's burst, the ban after them stays, and the refusals are counted and logged
   (XRG0409); 1200 forged bans in one go are all applied, those over the rate ceiling
@@ -36,6 +43,9 @@ from xrg_harness import (Client, Httpd, copy_backend, login_call, php_handler, s
                          start_php_fpm)
 
 MAXRETRY = 3
+USER_MAXRETRY = 4
+USER_LOCKTIME = 600
+NAME_SECRET = "a-fleet-secret-of-more-than-32-bytes-0123456789"
 BANTIME = 600
 PORTS = (8001, 8002, 8003)
 REDIS_PORT = 6390
@@ -47,13 +57,14 @@ VHOST = "guarded.test"
 CTL = os.path.join(os.environ.get("XRG_BUILD_DIR", ""), "tools", "xmlrpcguardctl")
 
 
-def node_config(index, workdir, docroot, fpm_socket, password_file):
+def node_config(index, workdir, docroot, fpm_socket, password_file, name_key_file):
     port = PORTS[index]
     main = "\n".join([
         f"XmlRpcGuardIPSet xrgnode{index} xrgnode{index}6",
         f"XmlRpcGuardControlSocket {workdir}/control.sock",
         f"XmlRpcGuardCluster redis://127.0.0.1:{REDIS_PORT}/0 {PREFIX}",
         f"XmlRpcGuardClusterPasswordFile {password_file}",
+        f"XmlRpcGuardClusterNameKey {name_key_file}",
         f"XmlRpcGuardIgnoreIP {IGNORED}",
         f"XmlRpcGuardMaxRetry {MAXRETRY}",
         f"XmlRpcGuardBanTime {BANTIME}",
@@ -70,6 +81,10 @@ DocumentRoot {docroot}
   DocumentRoot {docroot}
 {php_handler("fpm", fpm_socket)}
   XmlRpcGuard On
+  XmlRpcGuardUserMaxRetry {USER_MAXRETRY}
+  XmlRpcGuardUserLockTime {USER_LOCKTIME}
+  XmlRpcGuardAlarmRate 0
+  XmlRpcGuardAlarmFactor 0
   <Location {STATUS}>
     SetHandler xmlrpcguard-status
   </Location>
@@ -90,6 +105,9 @@ class Fleet:
             self.password_file = os.path.join(self.workdir, "redis.password")
             with open(os.open(self.password_file, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
                 f.write(PASSWORD + "\n")
+            self.name_key_file = os.path.join(self.workdir, "names.key")
+            with open(os.open(self.name_key_file, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+                f.write(NAME_SECRET + "\n")
             self.start_redis()
             self.fpm, self.fpm_socket = start_php_fpm(self.net, self.workdir)
             for index in range(len(PORTS)):
@@ -97,7 +115,8 @@ class Fleet:
                 os.mkdir(nodedir, 0o755)
                 docroot = copy_backend(nodedir)
                 httpd = Httpd(self.net, nodedir, "fpm",
-                              node_config(index, nodedir, docroot, self.fpm_socket, self.password_file),
+                              node_config(index, nodedir, docroot, self.fpm_socket, self.password_file,
+                                          self.name_key_file),
                               port=PORTS[index])
                 httpd.start()
                 self.nodes.append(httpd)
@@ -360,7 +379,7 @@ class ClusterSuite(unittest.TestCase):
         os.mkdir(nodedir, 0o755)
         docroot = copy_backend(nodedir)
         index = 3
-        config = node_config(0, nodedir, docroot, fleet.fpm_socket, loose)
+        config = node_config(0, nodedir, docroot, fleet.fpm_socket, loose, fleet.name_key_file)
         config = config.replace("xrgnode0", f"xrgnode{index}").replace(str(PORTS[0]), "8004")
         httpd = Httpd(self.net, nodedir, "fpm", config, port=8004)
         fleet.nodes.append(httpd)  # stopped with the fleet
@@ -426,6 +445,123 @@ return 0""", until)
             self.assertGreater(self.counters(i)["cluster_bans_deferred"], 0)
             self.assertIn("XRG0410", self.log(i))
 
+    # -- fleet-wide user-name locks --
+    def checks(self):
+        """Password checks that reached PHP, on all three nodes (each has its backend)."""
+        total = 0
+        for httpd in self.fleet.nodes[:3]:
+            path = os.path.join(httpd.workdir, "htdocs", "flags", "checks")
+            total += sum(1 for _ in open(path)) if os.path.exists(path) else 0
+        return total
+
+    def locked_names(self, index):
+        return self.report(index)["user_names"]["locked"]
+
+    def guess(self, index, user, password, src):
+        return self.client.post("/xmlrpc.php", login_call(password, user), src, VHOST,
+                                port=PORTS[index])
+
+    def test_9c_a_name_guessed_round_robin_is_locked_on_every_node(self):
+        user = "fleetvictim"
+        owner = self.new_address()
+        for i in range(3):  # the owner has logged in through every node
+            self.assertNotIn("<fault>", self.guess(i, user, "right", owner)["body"])
+        locked_before = [self.locked_names(i) for i in range(3)]
+        before = self.checks()
+        # One guess per address (never an address's maxretry), taking turns over the nodes:
+        # no node sees more than two failures of the name.
+        for turn in range(USER_MAXRETRY + 1):
+            answer = self.guess(turn % 3, user, f"bad{turn}", self.new_address())
+            self.assertIn("<int>403</int>", answer["body"])
+        self.assertEqual(self.checks() - before, USER_MAXRETRY + 1)
+        wait_until(lambda: all(self.locked_names(i) == locked_before[i] + 1 for i in range(3)),
+                   timeout=10, what="the name locked on every node by the fleet's window")
+        before = self.checks()
+        for turn in range(6):
+            answer = self.guess(turn % 3, user, f"more{turn}", self.new_address())
+            self.assertEqual(answer["status"], 200)
+            self.assertIn("<int>403</int>", answer["body"])
+        self.assertEqual(self.checks() - before, 0, "a guess reached PHP after the fleet lock")
+        for i in range(3):
+            self.assertIn('user="fleetvictim"', "".join(
+                line for line in self.log(i).splitlines() if "XRG0301" in line))
+        # The owner's trusted address still logs in through every node.
+        before = self.checks()
+        for i in range(3):
+            self.assertNotIn("<fault>", self.guess(i, user, "right", owner)["body"])
+        self.assertEqual(self.checks() - before, 3)
+        # Redis saw no name: only hashes.
+        keys = self.fleet.redis_cli("--scan", "--pattern", PREFIX + "u:*").stdout
+        self.assertTrue(keys.strip())
+        self.assertNotIn(user, keys)
+
+    def test_9e_redis_down_names_lock_per_node_and_the_fleet_catches_up(self):
+        fleet, user = self.fleet, "outagevictim"
+        fleet.kill_redis()
+        self.wait_connected(False)
+        locked_before = [self.locked_names(i) for i in range(3)]
+        before = self.checks()
+        # Redis away: node 0 counts the name alone and locks it at its own threshold.
+        for turn in range(USER_MAXRETRY + 1):
+            self.guess(0, user, f"bad{turn}", self.new_address())
+        self.assertEqual(self.checks() - before, USER_MAXRETRY + 1)
+        self.assertEqual(self.locked_names(0), locked_before[0] + 1)
+        self.assertEqual([self.locked_names(i) for i in (1, 2)], locked_before[1:])
+        fleet.start_redis()
+        self.wait_connected(True)
+        # The queued failures reach the fleet's window and cross it: the lock entry comes
+        # back to nodes 1 and 2, which have never seen the name. Each applies it at the
+        # name's first failure there: one more check per node, then none.
+        wait_until(lambda: fleet.redis_cli("XLEN", PREFIX + "bans").stdout.strip() not in ("", "0"),
+                   timeout=15, what="the lock entry on the restarted Redis's stream")
+        for index in (1, 2):
+            before = self.checks()
+            self.guess(index, user, "first-here", self.new_address())
+            self.assertEqual(self.checks() - before, 1)
+            wait_until(lambda: self.locked_names(index) == locked_before[index] + 1, timeout=10,
+                       what=f"node {index} to apply the kept fleet lock")
+            before = self.checks()
+            answer = self.guess(index, user, "second-here", self.new_address())
+            self.assertIn("<int>403</int>", answer["body"])
+            self.assertEqual(self.checks() - before, 0)
+
+
+    def test_9f_forged_name_locks_are_judged_and_bounded_and_hold_back_no_real_one(self):
+        refused = [self.counters(i)["cluster_entries_refused"] for i in range(3)]
+        marker = self.new_address()
+        until = str(int(time.time()) + USER_LOCKTIME - 5)
+        # A lock of ten years, 3000 lock entries in one go, then a ban of `marker`: once
+        # the marker is held everywhere, every node has judged the locks before it.
+        self.forge("""
+redis.call('XADD', KEYS[1], '*', 'op', 'lock', 'node', 'forger', 'name', '00000000000000aa',
+           'until', ARGV[3])
+for i = 1, 3000 do
+  redis.call('XADD', KEYS[1], '*', 'op', 'lock', 'node', 'forger', 'name',
+             string.format('%016x', 4096 + i), 'until', ARGV[1])
+end
+redis.call('XADD', KEYS[1], '*', 'op', 'ban', 'node', 'forger', 'addr', ARGV[2], 'prefix', '32',
+           'until', ARGV[1], 'reason', 'manual')
+return 0""", until, marker, str(int(time.time()) + 3650 * 86400))
+        wait_until(lambda: self.banned_everywhere(marker), timeout=15, what="the marker entry applied")
+        for i in range(3):
+            grew = self.counters(i)["cluster_entries_refused"] - refused[i]
+            # A burst of 1000 locks (kept: no node has seen those names), then 100 a
+            # second: most of the 3000 are refused, however slowly the loop reads them.
+            self.assertGreaterEqual(grew, 1000, f"node {i}")
+            self.assertLess(self.log(i).count("XRG0405"), 100, "refusals logged without bound")
+            self.assertIn("a lock longer than any XmlRpcGuardUserLockTime", self.log(i))
+        # Unknown hashes locked nothing.
+        owner = self.new_address()
+        self.assertNotIn("<fault>", self.guess(1, "someone-else", "right", owner)["body"])
+        # The flood spent the ceiling on locks of names a node has not seen; a real
+        # attack on a name every node sees is still locked everywhere at once.
+        locked_before = [self.locked_names(i) for i in range(3)]
+        before = self.checks()
+        for turn in range(USER_MAXRETRY + 1):
+            self.guess(turn % 3, "afterflood", f"bad{turn}", self.new_address())
+        wait_until(lambda: all(self.locked_names(i) == locked_before[i] + 1 for i in range(3)),
+                   timeout=10, what="the real lock applied on every node after the flood")
+        self.assertEqual(self.checks() - before, USER_MAXRETRY + 1)
 
 if __name__ == "__main__":
     unittest.main()

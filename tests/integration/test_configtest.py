@@ -113,6 +113,30 @@ XmlRpcGuardClusterPasswordFile /etc/apache2/xmlrpcguard-redis.password
         code, output = configtest(body)
         self.assertEqual(code, 0, output)
 
+    def test_cluster_name_key_file_is_checked_at_configuration_time(self):
+        with tempfile.TemporaryDirectory(prefix="xrg-key-") as keys:
+            def key_file(name, text, mode):
+                path = os.path.join(keys, name)
+                with open(os.open(path, os.O_WRONLY | os.O_CREAT, mode), "w") as f:
+                    f.write(text)
+                os.chmod(path, mode)
+                return path
+            good = key_file("good.key", "k" * 32 + "\n", 0o600)
+            short = key_file("short.key", "k" * 31 + "\n", 0o600)
+            loose = key_file("loose.key", "k" * 40 + "\n", 0o644)
+            missing = os.path.join(keys, "missing.key")
+            cluster = "XmlRpcGuardCluster redis://10.0.0.5\n"
+            for path, why in ((missing, "cannot be opened"), (short, "at least 32 bytes"),
+                              (loose, "nobody else may read"), ("relative.key", "absolute")):
+                with self.subTest(path=path):
+                    self.assert_refused(cluster + f"XmlRpcGuardClusterNameKey {path}",
+                                        "XmlRpcGuardClusterNameKey", path, why)
+            self.assert_refused(f"<VirtualHost *:80>\nXmlRpcGuardClusterNameKey {good}\n"
+                                "</VirtualHost>", "XmlRpcGuardClusterNameKey", "VirtualHost")
+            code, output = configtest(cluster + f"XmlRpcGuardClusterNameKey {good}")
+            self.assertEqual(code, 0, output)
+            self.assertNotIn("k" * 32, output)
+
     def test_shipped_configuration_is_accepted(self):
         with open(os.path.join(SOURCE, "conf", "xmlrpcguard.conf")) as f:
             code, output = configtest(f.read())

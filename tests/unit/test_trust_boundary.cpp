@@ -19,6 +19,7 @@
 #include "cluster_node.hpp"
 #include "helper_loop.hpp"
 #include "offence_admission.hpp"
+#include "quiet_events.hpp"
 #include "test_window_table_support.hpp"
 #include "xmlrpcguard/ban_helper.hpp"
 #include "xmlrpcguard/ban_key.hpp"
@@ -176,20 +177,6 @@ BOOST_AUTO_TEST_CASE(a_flood_of_reports_is_cut_at_the_ceiling_before_the_queue) 
 // and a ClusterNode (its link to a Redis that is not there: the reports wait in its
 // queue). Forged reports are counted and dropped; the ban messages between them are
 // all obeyed in the same turns.
-struct QuietEvents final : HelperEvents, ClusterNodeEvents {
-    std::vector<HelperVerdict> verdicts;
-    void message(HelperVerdict verdict, std::string_view) override { verdicts.push_back(verdict); }
-    void reconciled(const BanHelper::Reconciled&, std::string_view) override {}
-    void control_refused(uid_t) override {}
-    void control_command(uid_t, std::string_view, std::string_view) override {}
-    void control_dropped(uid_t) override {}
-    void link_up() override {}
-    void link_down(std::string_view) override {}
-    void offences_dropped(std::uint64_t) override {}
-    void entry(const ClusterEntry&, ClusterOutcome, std::string_view) override {}
-    void report_refused(std::string_view) override {}
-};
-
 BOOST_AUTO_TEST_CASE(through_the_channel_forged_reports_are_dropped_and_bans_still_obeyed) {
     Node node(1000, 1000);
     std::vector<std::byte> counter_memory(GuardCounters::region_size() + 64);

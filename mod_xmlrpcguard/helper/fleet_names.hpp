@@ -1,0 +1,87 @@
+// Per-user-name locks for the whole fleet (XmlRpcGuardCluster with
+// XmlRpcGuardClusterNameKey), as the helper's loop sees them.
+//
+// Each node hashes names with a key of its own, drawn at each httpd start, so two nodes
+// cannot compare their user tables. A child therefore reports a failure with the folded
+// name and its own table's hash; the helper (the only holder of the fleet's name key)
+// turns the name into the fleet's hash, remembers which record of its own table that
+// hash stands for, and hands (fleet hash, rule) to the link, whose script counts the
+// fleet's window in Redis and appends a `lock` entry to the stream past maxretry. When
+// a lock entry comes back, the helper writes the lock into its own table through that
+// map; a lock for a name this node has not seen yet is kept (bounded) and written at the
+// name's first failure here. Redis never sees a name, nor a node's own hash.
+//
+// What may arrive is judged: the channel is held by PHP under mod_php, the stream by
+// whoever holds Redis's password. A report must be well formed, name a vhost slot that
+// holds that vhost, and carry a user rule the configuration has, within a ceiling of
+// its own; a lock entry must be well formed, end within the longest configured lock
+// time, and come within a ceiling of its own. Neither can do more than lock a name, and
+// a lock never stops an address trusted for the name (nor XmlRpcGuardTrustIP).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "cluster_apply.hpp"
+#include "cluster_link.hpp"
+#include "offence_admission.hpp"
+#include "xmlrpcguard/name_report.hpp"
+#include "xmlrpcguard/token_bucket.hpp"
+#include "xmlrpcguard/user_table.hpp"
+
+namespace xmlrpcguard {
+
+struct FleetNameSettings {
+    NameKey key{};                // the fleet's name key (fleet_name_key of the shared file)
+    std::vector<UserRule> rules;  // of the vhosts whose children report: empty refuses all
+    // Children's name reports: one per failed password check, so 1000 a second is more
+    // than a node's backend checks.
+    std::uint32_t reports_per_second = 1000;
+    std::uint32_t reports_burst = 10000;
+    // Lock entries from the stream for names not seen here, kept for their first failure.
+    std::uint32_t locks_per_second = 100;
+    std::uint32_t locks_burst = 1000;
+    std::size_t known_limit = 65536;  // fleet hash -> own record, oldest forgotten first
+    std::size_t kept_limit = 4096;    // locks of names not seen here yet
+};
+
+class FleetNames {
+  public:
+    FleetNames(UserTable table, FleetNameSettings settings);
+
+    // A child's datagram that starts with the name magic. Accepted: `out` is for the link
+    // (and a fleet lock kept for this name is written into the table now).
+    ReportVerdict admit(std::span<const std::byte> datagram, std::int64_t now, NameFailure& out);
+
+    // A stream entry with op=lock. Applied: written into the table (a name that failed
+    // here lately, whatever the rate); Unchanged: kept until the name fails here;
+    // Expired; Malformed; OverRate (the ceiling on locks of names not seen here).
+    ClusterOutcome apply(const ClusterEntry& entry, std::int64_t now, std::string& why);
+
+    std::size_t known() const noexcept { return known_.size(); }
+    std::size_t kept() const noexcept { return kept_.size(); }
+
+  private:
+    struct Record {
+        std::uint8_t slot = 0;
+        std::uint64_t local = 0;
+    };
+    bool configured(const UserRule& rule) const noexcept;
+    void remember(std::uint64_t fleet, Record record);
+
+    UserTable table_;
+    FleetNameSettings settings_;
+    std::uint32_t longest_locktime_ = 0;
+    TokenBucket report_tokens_;
+    TokenBucket lock_tokens_;
+    std::unordered_map<std::uint64_t, Record> known_;
+    std::deque<std::uint64_t> known_order_;
+    std::unordered_map<std::uint64_t, std::int64_t> kept_;  // fleet hash -> until
+    std::deque<std::uint64_t> kept_order_;
+};
+
+}  // namespace xmlrpcguard
