@@ -273,6 +273,9 @@ void ClusterLink::set_up(std::atomic<bool>& which, bool up, std::string_view why
     std::lock_guard lock(state_mutex_);
     which = up;
     int now_up = writer_up_ && reader_up_ ? 1 : 0;
+    if (!now_up && why.empty()) {
+        return;  // one connection is up and the other still connecting: nothing went down
+    }
     if (now_up == said_) {
         return;  // said already (the first failure to connect is said too)
     }

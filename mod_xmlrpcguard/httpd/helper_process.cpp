@@ -385,7 +385,8 @@ class ClusterLog final : public ClusterNodeEvents {
     // ban kept over the ban rate ceiling (XRG0410).
     bool lift_or_kept(const ClusterEntry& entry, ClusterOutcome outcome, const std::string& text,
                       std::string_view why) {
-        bool lift = entry.field("op") != "ban";
+        std::string_view op = entry.field("op");
+        bool lift = op == "unban" || op == "flush";  // a fleet lock of a name lifts nothing
         if (outcome == ClusterOutcome::LiftOverRate || outcome == ClusterOutcome::Deferred) {
             bool kept = outcome == ClusterOutcome::Deferred;
             std::uint64_t& seen = kept ? deferred_ : lifts_refused_;

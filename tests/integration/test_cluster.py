@@ -283,6 +283,9 @@ class ClusterSuite(unittest.TestCase):
         for i in range(3):
             self.assertIn("XRG0402", self.log(i))
             self.assertIn("XRG0401", self.log(i))
+            # A node whose first connection came up before its second said nothing went
+            # down (it once logged XRG0402 with "(null)" for a reason at every start).
+            self.assertNotIn("(null)", self.log(i))
         # And a new round-robin attacker is banned fleet-wide again.
         again = self.new_address()
         read = sum(self.attempt(turn % 3, again) for turn in range(MAXRETRY))
@@ -485,6 +488,11 @@ return 0""", until)
         for i in range(3):
             self.assertIn('user="fleetvictim"', "".join(
                 line for line in self.log(i).splitlines() if "XRG0301" in line))
+            # A lock entry is logged as applied, never as bans lifted (XRG0411).
+            lines = [line for line in self.log(i).splitlines() if "op=lock" in line]
+            self.assertTrue(any("XRG0404" in line and "-> applied" in line for line in lines)
+                            or not lines, lines)
+            self.assertFalse([line for line in lines if "XRG0411" in line])
         # The owner's trusted address still logs in through every node.
         before = self.checks()
         for i in range(3):
