@@ -14,6 +14,7 @@ The server runs with the kernel's DROP rule, so what reaches the kernel set is s
 import json
 import os
 import re
+import sys
 import time
 import unittest
 
@@ -71,6 +72,15 @@ class ProxySuite(unittest.TestCase):
     def setUp(self):
         self.client = Client(self.net)
         self.addCleanup(self.client.close, self.net)
+        seen = len(self.front.read_error_log())
+        self.addCleanup(self.show_front_errors, seen)
+
+    def show_front_errors(self, seen):
+        """What the front proxy logged during the case (LogLevel warn: its 5xx causes), so
+        that a 502 where the case wanted a 403 says why, in the run's output."""
+        new = self.front.read_error_log()[seen:]
+        if new.strip():
+            sys.stderr.write(f"front proxy error log during {self.id()}:\n{new}")
 
     # -- helpers --
     def addr(self):
