@@ -121,8 +121,9 @@ class UserTable {
 
     void count_answered() noexcept;
     // A lock decided elsewhere (the fleet's window, applied by the ban helper): the name
-    // is locked until `until` at least; a lock here that ends later is kept. False when
-    // the record could not be had (stripe not had in time, or a bucket that refused).
+    // is locked until `until` at least; a lock here that ends later is kept. Never waits
+    // for the record's stripe: false when it is held (the caller retries later) or the
+    // bucket refused the name.
     bool impose_lock(std::size_t vhost, std::uint64_t name, std::int64_t now,
                      std::int64_t until) noexcept;
     std::vector<UserLockView> locks(std::int64_t now, std::size_t at_most) const;
@@ -130,6 +131,7 @@ class UserTable {
     std::size_t capacity() const noexcept { return capacity_; }
 
   private:
+    friend struct UserTableTestAccess;  // tests/unit/user_table_access.hpp
     struct Header;
     struct Stripe;
     struct Vhost;
@@ -140,14 +142,17 @@ class UserTable {
     Vhost* vhost(std::size_t slot) const noexcept;
     Record* record(std::size_t index) const noexcept;
     std::size_t bucket_of(std::uint64_t vhost_id, std::uint64_t name) const noexcept;
-    bool lock(Stripe* stripe) const noexcept;
+    // wait: up to a second when contended (a request thread fails open after it); the
+    // helper never waits (a stripe www-data holds must not stall its loop).
+    bool lock(Stripe* stripe, bool wait = true) const noexcept;
     static void unlock(Stripe* stripe) noexcept;
     Record* find(std::size_t bucket, std::uint64_t vhost_id, std::uint64_t name) const noexcept;
     struct Held {
         Stripe* stripe = nullptr;
         Record* record = nullptr;
     };
-    Held hold(std::size_t vhost, std::uint64_t name, std::int64_t now, bool create) const noexcept;
+    Held hold(std::size_t vhost, std::uint64_t name, std::int64_t now, bool create,
+              bool wait = true) const noexcept;
     Record* claim(std::size_t bucket, std::uint64_t vhost_id, std::uint64_t name,
                   std::int64_t now) const noexcept;
     void bump_trust_generation(std::uint64_t vhost_id) const noexcept;

@@ -126,10 +126,10 @@ std::pair<UserTable, UserTable::Attach> UserTable::attach(void* base, std::size_
     return {table, Attach::Formatted};
 }
 
-bool UserTable::lock(Stripe* s) const noexcept {
+bool UserTable::lock(Stripe* s, bool wait) const noexcept {
     // Uncontended (the usual case): no clock read for a deadline that is not needed.
     int rc = pthread_mutex_trylock(&s->mutex);
-    if (rc == EBUSY) {
+    if (rc == EBUSY && wait) {
         timespec deadline{};
         clock_gettime(CLOCK_REALTIME, &deadline);
         deadline.tv_sec += 1;
@@ -210,8 +210,15 @@ UserTable::Record* UserTable::claim(std::size_t bucket, std::uint64_t vhost_id, 
         }
     }
     if (best) {
-        if (best->name != 0) {
-            bump_trust_generation(best->vhost);  // evicted: its (ended) trusts go with it
+        // Evicted with a trust that ever was (ended by this writer's clock, perhaps not by
+        // a child's): the memos must let it go. A made-up name never trusted moves nothing,
+        // so a flood of them does not keep every memo cold.
+        bool had_trust = false;
+        for (const auto& trusted : best->trusted) {
+            had_trust = had_trust || trusted.until != 0;
+        }
+        if (best->name != 0 && had_trust) {
+            bump_trust_generation(best->vhost);
         }
         std::memset(best, 0, sizeof(Record));
         best->name = name;
@@ -279,12 +286,12 @@ bool UserTable::any_lock(std::size_t slot, std::int64_t now) const noexcept {
 
 // The record of (vhost, name) with its stripe locked (stripe null: not had in time);
 // `create` claims a slot for a new name (record null: the bucket refused).
-UserTable::Held UserTable::hold(std::size_t slot, std::uint64_t name, std::int64_t now,
-                                bool create) const noexcept {
+UserTable::Held UserTable::hold(std::size_t slot, std::uint64_t name, std::int64_t now, bool create,
+                                bool wait) const noexcept {
     std::uint64_t id = vhost_id(slot);
     std::size_t bucket = bucket_of(id, name);
     Stripe* s = stripe(bucket);
-    if (!lock(s)) {
+    if (!lock(s, wait)) {
         return {};
     }
     Record* r = find(bucket, id, name);
@@ -478,7 +485,7 @@ std::vector<UserLockView> UserTable::locks(std::int64_t now, std::size_t at_most
 
 bool UserTable::impose_lock(std::size_t slot, std::uint64_t name, std::int64_t now,
                             std::int64_t until) noexcept {
-    Held held = hold(slot, name, now, true);
+    Held held = hold(slot, name, now, true, false);
     if (!held.stripe || !held.record) {
         if (held.stripe) {
             unlock(held.stripe);

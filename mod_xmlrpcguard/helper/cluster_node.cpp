@@ -81,6 +81,9 @@ bool ClusterNode::on_datagram(std::span<const std::byte> datagram, std::int64_t 
 }
 
 bool ClusterNode::on_tick(std::int64_t now) {
+    if (names_) {
+        names_->retry(now);  // name locks: not in the state file, nothing to save
+    }
     std::size_t placed = applier_.retry_deferred(now);
     add(counters_, Counter::ClusterEntriesApplied, placed);
     return placed > 0;
@@ -100,7 +103,7 @@ bool ClusterNode::on_ready(std::int64_t now) {
             case ClusterOutcome::Applied:
             case ClusterOutcome::Failed:  // the table holds it; the reconcile retries
                 add(counters_, Counter::ClusterEntriesApplied);
-                changed = true;
+                changed = changed || entry.field("op") != "lock";  // bans go to the state file
                 break;
             case ClusterOutcome::Malformed:
             case ClusterOutcome::Protected:

@@ -72,12 +72,13 @@ ReportVerdict FleetNames::admit(std::span<const std::byte> datagram, std::int64_
         return ReportVerdict::OverRate;
     }
     std::uint64_t fleet = fleet_name_hash(settings_.key, report->vhost_id, report->folded);
-    remember(fleet, {report->vhost_slot, report->local_hash});
+    Record record{report->vhost_slot, report->local_hash};
+    remember(fleet, record);
     if (auto kept = kept_.find(fleet); kept != kept_.end()) {
-        if (kept->second > now) {
-            table_.impose_lock(report->vhost_slot, report->local_hash, now, kept->second);
+        if (kept->second.until > now) {
+            impose(record, now, kept->second.until);
         }
-        kept_.erase(kept);  // its place in kept_order_ goes when it comes round
+        kept_.erase(kept);  // its entry in kept_order_ is stale now (the serial tells)
     }
     out = NameFailure{fleet, report->rule};
     return ReportVerdict::Accepted;
@@ -93,17 +94,21 @@ ClusterOutcome FleetNames::apply(const ClusterEntry& entry, std::int64_t now, st
     if (until <= now) {
         return ClusterOutcome::Expired;
     }
-    if (until - now > static_cast<std::int64_t>(longest_locktime_)) {
+    // The end is by Redis's clock: a node whose clock lags reads it longer than the lock
+    // time. Within the slack it is cut to the lock time; past it, refused.
+    auto longest = static_cast<std::int64_t>(longest_locktime_);
+    if (until - now > longest + settings_.clock_slack) {
         why = "a lock longer than any XmlRpcGuardUserLockTime here";
         return ClusterOutcome::Malformed;
     }
+    until = std::min(until, now + longest);
     // A name that failed here lately is under attack here too: its lock is one table
     // write, always applied, so that a flood of forged locks cannot hold back a real
     // one. Only the names kept for later (state, and a write to come) take the ceiling.
     if (auto known = known_.find(fleet); known != known_.end()) {
-        if (!table_.impose_lock(known->second.slot, known->second.local, now, until)) {
-            why = "the user table refused the record";
-            return ClusterOutcome::Failed;
+        if (!impose(known->second, now, until)) {
+            why = "the record's stripe is held, or its bucket full: tried again each second";
+            return ClusterOutcome::Unchanged;
         }
         return ClusterOutcome::Applied;
     }
@@ -112,17 +117,44 @@ ClusterOutcome FleetNames::apply(const ClusterEntry& entry, std::int64_t now, st
         why = "over the ceiling on locks of names not seen here";
         return ClusterOutcome::OverRate;
     }
-    auto [at, added] = kept_.try_emplace(fleet, until);
-    at->second = std::max(at->second, until);
+    auto [at, added] = kept_.try_emplace(fleet, Kept{until, 0});
+    at->second.until = std::max(at->second.until, until);
     if (added) {
-        kept_order_.push_back(fleet);
+        at->second.serial = ++kept_serial_;
+        kept_order_.emplace_back(fleet, at->second.serial);
     }
     while (kept_order_.size() > settings_.kept_limit) {
-        kept_.erase(kept_order_.front());
+        auto [oldest, serial] = kept_order_.front();
         kept_order_.pop_front();
+        if (auto stale = kept_.find(oldest);
+            stale != kept_.end() && stale->second.serial == serial) {
+            kept_.erase(stale);
+        }
     }
     why = "no failure of this name here yet: kept for its first one";
     return ClusterOutcome::Unchanged;
+}
+
+bool FleetNames::impose(Record record, std::int64_t now, std::int64_t until) {
+    if (table_.impose_lock(record.slot, record.local, now, until)) {
+        return true;
+    }
+    if (pending_.size() >= settings_.pending_limit) {
+        pending_.pop_front();  // the oldest: the lock nearest its end
+    }
+    pending_.push_back(Pending{record, until});
+    return false;
+}
+
+void FleetNames::retry(std::int64_t now) {
+    for (std::size_t n = pending_.size(); n > 0; --n) {
+        Pending next = pending_.front();
+        pending_.pop_front();
+        if (next.until > now &&
+            !table_.impose_lock(next.record.slot, next.record.local, now, next.until)) {
+            pending_.push_back(next);
+        }
+    }
 }
 
 }  // namespace xmlrpcguard

@@ -45,8 +45,13 @@ struct FleetNameSettings {
     // Lock entries from the stream for names not seen here, kept for their first failure.
     std::uint32_t locks_per_second = 100;
     std::uint32_t locks_burst = 1000;
-    std::size_t known_limit = 65536;  // fleet hash -> own record, oldest forgotten first
-    std::size_t kept_limit = 4096;    // locks of names not seen here yet
+    std::size_t known_limit = 65536;   // fleet hash -> own record, oldest forgotten first
+    std::size_t kept_limit = 4096;     // locks of names not seen here yet
+    std::size_t pending_limit = 4096;  // locks whose record's stripe was held: retried
+    // How far a lock's end (Redis's clock) may lie past the longest lock time by this
+    // node's clock before the entry is refused; within it the end is cut to the lock
+    // time, so a node whose clock lags Redis's applies the lock as long as the others.
+    std::int64_t clock_slack = 300;
 };
 
 class FleetNames {
@@ -62,16 +67,31 @@ class FleetNames {
     // Expired; Malformed; OverRate (the ceiling on locks of names not seen here).
     ClusterOutcome apply(const ClusterEntry& entry, std::int64_t now, std::string& why);
 
+    // Once a second: the locks whose record's stripe was held (the helper never waits
+    // for a stripe: www-data can hold one) are tried again, the ended ones dropped.
+    void retry(std::int64_t now);
+
     std::size_t known() const noexcept { return known_.size(); }
     std::size_t kept() const noexcept { return kept_.size(); }
+    std::size_t pending() const noexcept { return pending_.size(); }
 
   private:
     struct Record {
         std::uint8_t slot = 0;
         std::uint64_t local = 0;
     };
+    struct Kept {
+        std::int64_t until = 0;
+        std::uint64_t serial = 0;  // its entry in kept_order_; an older entry there is stale
+    };
+    struct Pending {
+        Record record;
+        std::int64_t until = 0;
+    };
     bool configured(const UserRule& rule) const noexcept;
     void remember(std::uint64_t fleet, Record record);
+    // Written now, or queued for retry() when the record's stripe is held.
+    bool impose(Record record, std::int64_t now, std::int64_t until);
 
     UserTable table_;
     FleetNameSettings settings_;
@@ -80,8 +100,10 @@ class FleetNames {
     TokenBucket lock_tokens_;
     std::unordered_map<std::uint64_t, Record> known_;
     std::deque<std::uint64_t> known_order_;
-    std::unordered_map<std::uint64_t, std::int64_t> kept_;  // fleet hash -> until
-    std::deque<std::uint64_t> kept_order_;
+    std::unordered_map<std::uint64_t, Kept> kept_;                    // fleet hash -> until
+    std::deque<std::pair<std::uint64_t, std::uint64_t>> kept_order_;  // (fleet hash, serial)
+    std::uint64_t kept_serial_ = 0;
+    std::deque<Pending> pending_;
 };
 
 }  // namespace xmlrpcguard

@@ -18,6 +18,7 @@
 #include "fleet_names.hpp"
 #include "helper_loop.hpp"
 #include "quiet_events.hpp"
+#include "user_table_access.hpp"
 #include "xmlrpcguard/ban_helper.hpp"
 #include "xmlrpcguard/ban_sink.hpp"
 #include "xmlrpcguard/guard_counters.hpp"
@@ -242,7 +243,9 @@ BOOST_AUTO_TEST_CASE(forged_lock_entries_are_judged_and_bounded) {
     std::string why;
     auto entry = lock_entry(1234, kT0 + 900);
     BOOST_TEST((names.apply(lock_entry(1234, kT0), kT0, why) == ClusterOutcome::Expired));
-    BOOST_TEST((names.apply(lock_entry(1234, kT0 + 901), kT0, why) == ClusterOutcome::Malformed));
+    // Longer than the lock time (900) by more than the clock slack (300).
+    BOOST_TEST(
+        (names.apply(lock_entry(1234, kT0 + 900 + 301), kT0, why) == ClusterOutcome::Malformed));
     for (auto [field, value] :
          std::vector<std::pair<std::string, std::string>>{{"name", "0000000000000000"},
                                                           {"name", "ABCDEF0123456789"},
@@ -294,6 +297,75 @@ BOOST_AUTO_TEST_CASE(names_kept_for_later_are_bounded) {
         names.apply(lock_entry(i, kT0 + 900), kT0, why);
     }
     BOOST_TEST(names.kept() <= 8u);
+}
+
+BOOST_AUTO_TEST_CASE(a_node_whose_clock_lags_redis_applies_the_lock_for_its_lock_time) {
+    Table t;
+    FleetNames names(*t.table, settings());
+    NameFailure out;
+    BOOST_REQUIRE((names.admit(bytes_of(encode(sample("admin", 0x55))), kT0, out) ==
+                   ReportVerdict::Accepted));
+    std::string why;
+    // Redis's clock 120 s ahead of this node's: the end reads 1020 s away here.
+    BOOST_TEST(
+        (names.apply(lock_entry(out.fleet, kT0 + 900 + 120), kT0, why) == ClusterOutcome::Applied),
+        why);
+    BOOST_TEST(t.table->locked(t.slot, 0x55, kT0 + 899));
+    BOOST_TEST(!t.table->locked(t.slot, 0x55, kT0 + 900));  // cut to the lock time here
+    BOOST_TEST((names.apply(lock_entry(out.fleet, kT0 + 900 + 301), kT0, why) ==
+                ClusterOutcome::Malformed));
+}
+
+BOOST_AUTO_TEST_CASE(a_held_stripe_never_stalls_the_helper_and_the_lock_is_written_later) {
+    Table t;
+    FleetNames names(*t.table, settings());
+    NameFailure out;
+    BOOST_REQUIRE((names.admit(bytes_of(encode(sample("admin", 0x55))), kT0, out) ==
+                   ReportVerdict::Accepted));
+    std::string why;
+    {
+        // PHP (www-data) can hold a stripe of the user table: the helper does not wait.
+        UserTableTestAccess::HeldStripe held(*t.table, t.slot, 0x55);
+        BOOST_REQUIRE(held.held());
+        BOOST_TEST(
+            (names.apply(lock_entry(out.fleet, kT0 + 900), kT0, why) == ClusterOutcome::Unchanged),
+            why);
+        BOOST_TEST(names.pending() == 1u);
+        names.retry(kT0 + 1);  // still held: kept
+        BOOST_TEST(names.pending() == 1u);
+    }
+    BOOST_TEST(!t.table->locked(t.slot, 0x55, kT0 + 1));
+    names.retry(kT0 + 2);
+    BOOST_TEST(names.pending() == 0u);
+    BOOST_TEST(t.table->locked(t.slot, 0x55, kT0 + 3));
+}
+
+BOOST_AUTO_TEST_CASE(a_name_kept_again_keeps_its_lock_past_its_stale_place_in_the_order) {
+    Table t;
+    FleetNameSettings s = settings();
+    s.kept_limit = 2;
+    s.known_limit = 1;
+    s.locks_burst = 100;
+    s.reports_burst = 100;
+    FleetNames names(*t.table, s);
+    std::string why;
+    std::uint64_t victim = fleet_name_hash(s.key, kVhost, "victim");
+    NameFailure out;
+    BOOST_TEST((names.apply(lock_entry(victim, kT0 + 900), kT0, why) == ClusterOutcome::Unchanged));
+    BOOST_REQUIRE((names.admit(bytes_of(encode(sample("victim", 0x99))), kT0, out) ==
+                   ReportVerdict::Accepted));  // written, and no longer kept
+    BOOST_REQUIRE((names.admit(bytes_of(encode(sample("other", 0x98))), kT0, out) ==
+                   ReportVerdict::Accepted));  // the victim forgotten (known_limit 1)
+    // A second lock of the victim (say after its first ended) is kept again; a lock of a
+    // third name then pushes the victim's first, stale place out of the order.
+    BOOST_TEST((names.apply(lock_entry(victim, kT0 + 1900), kT0 + 1000, why) ==
+                ClusterOutcome::Unchanged));
+    BOOST_TEST(
+        (names.apply(lock_entry(777, kT0 + 1900), kT0 + 1000, why) == ClusterOutcome::Unchanged));
+    BOOST_TEST(names.kept() == 2u);
+    BOOST_REQUIRE((names.admit(bytes_of(encode(sample("victim", 0x99))), kT0 + 1001, out) ==
+                   ReportVerdict::Accepted));
+    BOOST_TEST(t.table->locked(t.slot, 0x99, kT0 + 1002));
 }
 
 BOOST_AUTO_TEST_CASE(the_name_script_keeps_no_name_and_locks_past_maxretry) {

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "user_table_access.hpp"
 #include "xmlrpcguard/trust_memo.hpp"
 #include "xmlrpcguard/user_table.hpp"
 
@@ -129,6 +130,35 @@ BOOST_FIXTURE_TEST_CASE(a_shortened_trust_is_never_overstated, OwnerRemembered) 
     t.table.trust(vhost, kName, owner, kNow + 4, kNow + 4 + 86400);
     BOOST_TEST(t.table.trust_generation(vhost) != generation);
     BOOST_TEST(memo->recall(vhost, kName, owner, t.table.trust_generation(vhost)) == 0);
+}
+
+// A record evicted for a new name moves the generation only if it held a trust (ended
+// or not): a flood of made-up names, each evicting another, keeps no memo cold.
+BOOST_AUTO_TEST_CASE(only_an_evicted_trust_moves_the_generation) {
+    Table t(UserTable::kMinCapacity);
+    std::size_t vhost = *t.table.vhost_slot(42);
+    const UserRule rule{600, 5, 900};
+    std::vector<std::uint64_t> same_bucket;
+    std::size_t bucket = UserTableTestAccess::bucket(t.table, vhost, 1);
+    for (std::uint64_t name = 1; same_bucket.size() < UserTable::kBucket + 2; ++name) {
+        if (UserTableTestAccess::bucket(t.table, vhost, name) == bucket) {
+            same_bucket.push_back(name);
+        }
+    }
+    // The bucket full of names that failed once, never trusted.
+    for (std::size_t i = 0; i < UserTable::kBucket; ++i) {
+        BOOST_REQUIRE(t.table.record_failure(vhost, same_bucket[i], kNow + i, rule).recorded);
+    }
+    std::uint32_t generation = t.table.trust_generation(vhost);
+    BOOST_REQUIRE(t.table.record_failure(vhost, same_bucket[8], kNow + 10, rule).recorded);
+    BOOST_TEST(t.table.trust_generation(vhost) == generation);  // an untrusted name went
+    // The least recently active record now trusted for a while; once that has ended it
+    // is the one evicted, and the generation moves.
+    std::uint64_t oldest = same_bucket[1];
+    t.table.trust(vhost, oldest, at(7), kNow + 1, kNow + 20);
+    generation = t.table.trust_generation(vhost);
+    BOOST_REQUIRE(t.table.record_failure(vhost, same_bucket[9], kNow + 30, rule).recorded);
+    BOOST_TEST(t.table.trust_generation(vhost) != generation);
 }
 
 // Threads of one child share the memo: a torn entry is a miss, never an end paired
