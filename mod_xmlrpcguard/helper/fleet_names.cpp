@@ -72,11 +72,12 @@ ReportVerdict FleetNames::admit(std::span<const std::byte> datagram, std::int64_
         return ReportVerdict::OverRate;
     }
     std::uint64_t fleet = fleet_name_hash(settings_.key, report->vhost_id, report->folded);
-    Record record{report->vhost_slot, report->local_hash};
+    Record record{report->vhost_slot, report->local_hash, report->rule.locktime};
     remember(fleet, record);
     if (auto kept = kept_.find(fleet); kept != kept_.end()) {
-        if (kept->second.until > now) {
-            impose(record, now, kept->second.until);
+        std::int64_t until = std::min(kept->second.until, now + record.locktime);
+        if (until > now) {
+            impose(record, now, until);
         }
         kept_.erase(kept);  // its entry in kept_order_ is stale now (the serial tells)
     }
@@ -106,6 +107,7 @@ ClusterOutcome FleetNames::apply(const ClusterEntry& entry, std::int64_t now, st
     // write, always applied, so that a flood of forged locks cannot hold back a real
     // one. Only the names kept for later (state, and a write to come) take the ceiling.
     if (auto known = known_.find(fleet); known != known_.end()) {
+        until = std::min(until, now + known->second.locktime);  // its own vhost's lock time
         if (!impose(known->second, now, until)) {
             why = "the record's stripe is held, or its bucket full: tried again each second";
             return ClusterOutcome::Unchanged;

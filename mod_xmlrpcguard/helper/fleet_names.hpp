@@ -79,6 +79,7 @@ class FleetNames {
     struct Record {
         std::uint8_t slot = 0;
         std::uint64_t local = 0;
+        std::uint32_t locktime = 0;  // its vhost's XmlRpcGuardUserLockTime (a configured one)
     };
     struct Kept {
         std::int64_t until = 0;

@@ -316,6 +316,32 @@ BOOST_AUTO_TEST_CASE(a_node_whose_clock_lags_redis_applies_the_lock_for_its_lock
                 ClusterOutcome::Malformed));
 }
 
+BOOST_AUTO_TEST_CASE(a_fleet_lock_lasts_the_lock_time_of_the_names_vhost) {
+    Table t;
+    FleetNameSettings s = settings();
+    const UserRule short_lock{600, 3, 300};
+    s.rules = {kRule, short_lock};  // the node's longest lock time is kRule's 900
+    FleetNames names(*t.table, s);
+    NameFailureReport report = sample("admin", 0x55);
+    report.rule = short_lock;
+    NameFailure out;
+    BOOST_REQUIRE((names.admit(bytes_of(encode(report)), kT0, out) == ReportVerdict::Accepted));
+    std::string why;
+    BOOST_TEST(
+        (names.apply(lock_entry(out.fleet, kT0 + 900), kT0, why) == ClusterOutcome::Applied));
+    BOOST_TEST(t.table->locked(t.slot, 0x55, kT0 + 299));
+    BOOST_TEST(!t.table->locked(t.slot, 0x55, kT0 + 300));
+    // Kept for a name not seen here, then written at its first failure: the same bound.
+    std::uint64_t victim = fleet_name_hash(s.key, kVhost, "victim");
+    BOOST_TEST((names.apply(lock_entry(victim, kT0 + 900), kT0, why) == ClusterOutcome::Unchanged));
+    report = sample("victim", 0x99);
+    report.rule = short_lock;
+    BOOST_REQUIRE(
+        (names.admit(bytes_of(encode(report)), kT0 + 10, out) == ReportVerdict::Accepted));
+    BOOST_TEST(t.table->locked(t.slot, 0x99, kT0 + 309));
+    BOOST_TEST(!t.table->locked(t.slot, 0x99, kT0 + 310));
+}
+
 BOOST_AUTO_TEST_CASE(a_held_stripe_never_stalls_the_helper_and_the_lock_is_written_later) {
     Table t;
     FleetNames names(*t.table, settings());
