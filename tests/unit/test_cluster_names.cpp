@@ -81,6 +81,14 @@ FleetNameSettings settings(std::uint32_t locks_burst = 1000) {
     return out;
 }
 
+// A failure of the name reported by a child and accepted by the helper.
+NameFailure seen(FleetNames& names, std::string name, std::uint64_t local) {
+    NameFailure out;
+    BOOST_REQUIRE((names.admit(bytes_of(encode(sample(std::move(name), local))), kT0, out) ==
+                   ReportVerdict::Accepted));
+    return out;
+}
+
 ClusterEntry lock_entry(std::uint64_t fleet, std::int64_t until) {
     char hex[17];
     std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(fleet));
@@ -212,9 +220,7 @@ BOOST_AUTO_TEST_CASE(a_flood_of_reports_is_bounded_by_its_ceiling) {
 BOOST_AUTO_TEST_CASE(a_fleet_lock_reaches_the_nodes_own_record) {
     Table t;
     FleetNames names(*t.table, settings());
-    NameFailure out;
-    BOOST_REQUIRE((names.admit(bytes_of(encode(sample("admin", 0x55))), kT0, out) ==
-                   ReportVerdict::Accepted));
+    NameFailure out = seen(names, "admin", 0x55);
     std::string why;
     BOOST_TEST(
         (names.apply(lock_entry(out.fleet, kT0 + 900), kT0, why) == ClusterOutcome::Applied));
@@ -274,9 +280,7 @@ BOOST_AUTO_TEST_CASE(forged_lock_entries_are_judged_and_bounded) {
 BOOST_AUTO_TEST_CASE(a_flood_of_forged_locks_cannot_hold_back_a_real_one) {
     Table t;
     FleetNames names(*t.table, settings(3));
-    NameFailure out;
-    BOOST_REQUIRE((names.admit(bytes_of(encode(sample("admin", 0x55))), kT0, out) ==
-                   ReportVerdict::Accepted));
+    NameFailure out = seen(names, "admin", 0x55);
     std::string why;
     for (std::uint64_t i = 1; i <= 50; ++i) {
         names.apply(lock_entry(i, kT0 + 900), kT0, why);  // the ceiling spent
@@ -302,9 +306,7 @@ BOOST_AUTO_TEST_CASE(names_kept_for_later_are_bounded) {
 BOOST_AUTO_TEST_CASE(a_node_whose_clock_lags_redis_applies_the_lock_for_its_lock_time) {
     Table t;
     FleetNames names(*t.table, settings());
-    NameFailure out;
-    BOOST_REQUIRE((names.admit(bytes_of(encode(sample("admin", 0x55))), kT0, out) ==
-                   ReportVerdict::Accepted));
+    NameFailure out = seen(names, "admin", 0x55);
     std::string why;
     // Redis's clock 120 s ahead of this node's: the end reads 1020 s away here.
     BOOST_TEST(
@@ -345,9 +347,7 @@ BOOST_AUTO_TEST_CASE(a_fleet_lock_lasts_the_lock_time_of_the_names_vhost) {
 BOOST_AUTO_TEST_CASE(a_held_stripe_never_stalls_the_helper_and_the_lock_is_written_later) {
     Table t;
     FleetNames names(*t.table, settings());
-    NameFailure out;
-    BOOST_REQUIRE((names.admit(bytes_of(encode(sample("admin", 0x55))), kT0, out) ==
-                   ReportVerdict::Accepted));
+    NameFailure out = seen(names, "admin", 0x55);
     std::string why;
     {
         // PHP (www-data) can hold a stripe of the user table: the helper does not wait.
