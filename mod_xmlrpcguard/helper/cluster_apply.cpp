@@ -157,7 +157,8 @@ std::size_t ClusterApplier::retry_deferred(std::int64_t now) {
     return placed;
 }
 
-ClusterOutcome ClusterApplier::ban(const ClusterEntry& entry, std::int64_t now, std::string& why) {
+ClusterOutcome ClusterApplier::ban(const ClusterEntry& entry, std::int64_t now, std::string& why,
+                                   bool may_place) {
     auto request = cluster_key(entry.field("addr"), entry.field("prefix"));
     std::int64_t until = 0;
     auto reason = reason_of(entry.field("reason"));
@@ -182,7 +183,8 @@ ClusterOutcome ClusterApplier::ban(const ClusterEntry& entry, std::int64_t now, 
         return ClusterOutcome::Unchanged;
     }
     DeferredBan next{*request, until, *reason};
-    if (deferred_.empty()) {  // else the older ones first (the owner calls retry_deferred)
+    if (may_place &&
+        deferred_.empty()) {  // else the older ones first (the owner calls retry_deferred)
         switch (place(next, now, why)) {
             case HelperVerdict::Added:
                 return ClusterOutcome::Applied;
@@ -203,6 +205,39 @@ ClusterOutcome ClusterApplier::ban(const ClusterEntry& entry, std::int64_t now, 
     deferred_.push_back(next);
     why = "over the ban rate ceiling: kept, applied when it allows";
     return ClusterOutcome::Deferred;
+}
+
+std::string ClusterApplier::kept_lines() const {
+    std::string text;
+    for (const DeferredBan& kept : deferred_) {
+        text += kept.request.key.to_string() + ' ' + std::to_string(kept.request.prefix) + ' ' +
+                std::to_string(kept.until) + ' ' + to_string(kept.reason) + '\n';
+    }
+    return text;
+}
+
+std::size_t ClusterApplier::restore(std::string_view lines, std::int64_t now) {
+    std::size_t refused = 0;
+    while (!lines.empty()) {
+        std::string_view line = lines.substr(0, lines.find('\n'));
+        lines.remove_prefix(std::min(lines.size(), line.size() + 1));
+        ClusterEntry entry{"", {{"addr", ""}, {"prefix", ""}, {"until", ""}, {"reason", ""}}};
+        std::size_t filled = 0;
+        for (auto& [name, value] : entry.fields) {
+            std::string_view word = line.substr(0, line.find(' '));
+            line.remove_prefix(std::min(line.size(), word.size() + 1));
+            value = word;
+            filled += !word.empty();
+        }
+        std::string why;
+        ClusterOutcome outcome = ClusterOutcome::Malformed;
+        if (filled == entry.fields.size() && line.empty()) {
+            outcome = ban(entry, now, why, false);
+        }
+        refused += outcome != ClusterOutcome::Deferred && outcome != ClusterOutcome::Expired &&
+                   outcome != ClusterOutcome::Unchanged;
+    }
+    return refused;
 }
 
 }  // namespace xmlrpcguard

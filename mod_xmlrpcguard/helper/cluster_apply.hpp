@@ -71,6 +71,15 @@ class ClusterApplier {
     std::size_t retry_deferred(std::int64_t now);
     std::size_t deferred() const noexcept { return deferred_.size(); }
 
+    // The kept bans as text, one "address prefix until reason" line each, oldest first:
+    // what the resume file holds after the stream id, so a restarted helper keeps them.
+    std::string kept_lines() const;
+    // Lines written by kept_lines(), judged again like a stream entry (a key that fits,
+    // never protected, an end within the max; ended ones dropped) and kept, never
+    // placed at once: retry_deferred() applies them within the ceiling. At most
+    // deferred_limit are kept. How many lines were refused (malformed, protected, over).
+    std::size_t restore(std::string_view lines, std::int64_t now);
+
   private:
     struct DeferredBan {
         BanRequest request;
@@ -78,7 +87,9 @@ class ClusterApplier {
         BanReason reason = BanReason::Manual;
     };
 
-    ClusterOutcome ban(const ClusterEntry& entry, std::int64_t now, std::string& why);
+    // `may_place`: false keeps an admitted ban in the queue even when it is empty.
+    ClusterOutcome ban(const ClusterEntry& entry, std::int64_t now, std::string& why,
+                       bool may_place = true);
     // Into the kernel (within the ceiling) and the table; the table only when the
     // ceiling allowed it.
     HelperVerdict place(DeferredBan& ban, std::int64_t now, std::string& why);

@@ -84,8 +84,19 @@ bool ClusterNode::on_tick(std::int64_t now) {
     if (names_) {
         names_->retry(now);  // name locks: not in the state file, nothing to save
     }
+    if (!settings_.kept_bans.empty()) {  // the first turn: the bans kept before a restart
+        add(counters_, Counter::ClusterEntriesRefused, applier_.restore(settings_.kept_bans, now));
+        settings_.kept_bans.clear();
+        kept_saved_ = applier_.deferred();
+    }
     std::size_t placed = applier_.retry_deferred(now);
     add(counters_, Counter::ClusterEntriesApplied, placed);
+    if (applier_.deferred() != kept_saved_) {
+        unsaved_ = true;  // the kept bans go to the resume file too
+        if (std::chrono::steady_clock::now() - saved_at_ > std::chrono::seconds(2)) {
+            save_resume();
+        }
+    }
     return placed > 0;
 }
 
@@ -170,13 +181,14 @@ void ClusterNode::save_resume() {
         return;
     }
     unsaved_ = false;
+    kept_saved_ = applier_.deferred();
     std::string temporary = settings_.resume_file + ".tmp";
     unlink(temporary.c_str());
     int fd = open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
         return;
     }
-    std::string text = last_id_ + "\n";
+    std::string text = last_id_ + "\n" + applier_.kept_lines();
     bool ok = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
     ok = close(fd) == 0 && ok;
     if (!ok || rename(temporary.c_str(), settings_.resume_file.c_str()) != 0) {
@@ -184,24 +196,33 @@ void ClusterNode::save_resume() {
     }
 }
 
-std::string ClusterNode::load_resume(const std::string& path) {
+std::string ClusterNode::load_resume(const std::string& path, std::string* kept) {
     int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
         return {};
     }
+    // The id line and deferred_limit kept-ban lines of at most 96 bytes each.
+    std::string buffer(64 + ClusterApplierLimits{}.deferred_limit * 96, '\0');
+    std::size_t length = 0;
     struct stat about {};
-    char buffer[64] = {};
-    ssize_t length = -1;
     if (fstat(fd, &about) == 0 && S_ISREG(about.st_mode) && about.st_uid == 0 &&
         (about.st_mode & 022) == 0) {
-        length = read(fd, buffer, sizeof buffer - 1);
+        for (ssize_t got = 1; got > 0 && length < buffer.size();
+             length += std::max<ssize_t>(got, 0)) {
+            got = read(fd, buffer.data() + length, buffer.size() - length);
+        }
     }
     close(fd);
-    std::string_view text(buffer, static_cast<std::size_t>(std::max<ssize_t>(0, length)));
-    while (!text.empty() && text.back() == '\n') {
-        text.remove_suffix(1);
+    std::string_view text(buffer.data(), length);
+    std::string_view id = text.substr(0, text.find('\n'));
+    if (!stream_id(id)) {
+        return {};
     }
-    return stream_id(text) ? std::string(text) : std::string();
+    if (kept && id.size() < text.size()) {
+        std::string_view rest = text.substr(id.size() + 1);
+        *kept = rest.substr(0, rest.rfind('\n') + 1);  // a line cut by the bound: dropped
+    }
+    return std::string(id);
 }
 
 std::string ClusterNode::make_node_name() {

@@ -34,6 +34,9 @@ struct ClusterNodeSettings {
     // Where the last entry applied is kept (empty: nowhere). The owner reads it back
     // with load_resume() into link.resume_from before it makes the node.
     std::string resume_file;
+    // The stream bans that waited over the ceiling when it was written (load_resume's
+    // `kept`): judged again and kept at the node's first turn.
+    std::string kept_bans;
     std::uint32_t default_bantime = 86400;  // an operator's ban without a duration
     // Which children's reports go to Redis (the rules of the reporting vhosts), how fast.
     OffenceAdmissionSettings reports;
@@ -63,9 +66,10 @@ class ClusterNode final : public HelperExtension {
     // go to the link, the stream's lock entries into `table`. Without it both are refused.
     void enable_names(UserTable table, FleetNameSettings settings);
 
-    // The stream id in `path`, if it is a root-owned file nobody else may write and it
-    // holds one well-formed id; else empty.
-    static std::string load_resume(const std::string& path);
+    // The stream id in `path`, if it is a root-owned file nobody else may write and its
+    // first line is one well-formed id; else empty. The lines after it (the kept bans,
+    // read up to a bound fitting deferred_limit of them) go to `kept`, unjudged.
+    static std::string load_resume(const std::string& path, std::string* kept = nullptr);
     // "host-1a2b3c4d": the host name and a random tag, new at each helper start.
     static std::string make_node_name();
 
@@ -78,6 +82,7 @@ class ClusterNode final : public HelperExtension {
     OffenceAdmission admission_;
     std::unique_ptr<FleetNames> names_;
     std::string last_id_;
+    std::size_t kept_saved_ = 0;  // the applier's queue length when last saved
     bool unsaved_ = false;
     std::chrono::steady_clock::time_point saved_at_;
     std::unique_ptr<ClusterLink> link_;  // last: its threads stop first

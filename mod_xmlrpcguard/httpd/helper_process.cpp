@@ -527,7 +527,8 @@ std::unique_ptr<ClusterNode> start_cluster(server_rec* s, WindowTable table, Ban
                         " as node " + settings.link.node;
     log = std::make_unique<ClusterLog>(s, where);
     if (!settings.resume_file.empty()) {
-        settings.link.resume_from = ClusterNode::load_resume(settings.resume_file);
+        settings.link.resume_from =
+            ClusterNode::load_resume(settings.resume_file, &settings.kept_bans);
     }
     const std::string& resume = settings.link.resume_from;
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,

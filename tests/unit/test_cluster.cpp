@@ -1,13 +1,18 @@
 #define BOOST_TEST_MODULE cluster
 #include <boost/test/unit_test.hpp>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstdlib>
+#include <fstream>
 #include <memory>
 #include <ostream>
 #include <string>
 #include <vector>
 
 #include "cluster_apply.hpp"
+#include "cluster_node.hpp"
 #include "redis_url.hpp"
 #include "xmlrpcguard/ban_helper.hpp"
 #include "xmlrpcguard/ban_sink.hpp"
@@ -249,6 +254,112 @@ BOOST_AUTO_TEST_CASE(the_status_page_says_the_links_state) {
                std::string::npos);
     BOOST_TEST(status_html(report).find("cluster: connected since") != std::string::npos);
     BOOST_TEST(status_metrics(report).find("xmlrpcguard_cluster_connected 1") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(kept_bans_across_a_restart)
+
+namespace {
+
+// A resume file as the helper writes it (root's, 0600), removed at the end.
+struct ResumeFile {
+    explicit ResumeFile(const std::string& text) {
+        char name[] = "/tmp/xrg-resume-XXXXXX";
+        int fd = mkstemp(name);
+        BOOST_REQUIRE(fd >= 0);
+        close(fd);
+        path = name;
+        std::ofstream(path, std::ios::binary) << text;
+    }
+    ~ResumeFile() { unlink(path.c_str()); }
+    std::string path;
+};
+
+std::string line(const char* address, const char* prefix, std::int64_t until,
+                 const char* reason = "auth_failure") {
+    return std::string(address) + " " + prefix + " " + std::to_string(until) + " " + reason + "\n";
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(kept_bans_go_through_the_file_and_wait_again) {
+    Node before;  // burst 3: of 8 bans, 5 wait
+    for (int i = 0; i < 7; ++i) {
+        before.apply(ban("198.18.7." + std::to_string(10 + i)));
+    }
+    BOOST_TEST(before.apply(ban("2001:db8:7::", "64")) == ClusterOutcome::Deferred);
+    std::string kept = before.applier->kept_lines();
+    BOOST_TEST(before.applier->deferred() == 5u);
+    BOOST_TEST(kept.find("198.18.7.13 32 " + std::to_string(kT0 + 600) + " auth_failure\n") == 0u);
+
+    ResumeFile file("1700000000000-7\n" + kept);
+    std::string loaded;
+    BOOST_TEST(ClusterNode::load_resume(file.path, &loaded) == "1700000000000-7");
+    BOOST_TEST(loaded == kept);
+
+    Node after;
+    BOOST_TEST(after.applier->restore(loaded, kT0 + 1) == 0u);
+    BOOST_TEST(after.applier->deferred() == 5u);
+    BOOST_TEST(after.applier->kept_lines() == kept);
+    BOOST_TEST(after.sink.added.empty());  // kept, not planted
+    BOOST_TEST(!after.table->banned(addr("198.18.7.13"), kT0 + 1));
+    BOOST_TEST(after.applier->retry_deferred(kT0 + 1) == 3u);  // within the ceiling, in order
+    BOOST_TEST(after.table->banned(addr("198.18.7.15"), kT0 + 1));
+    BOOST_TEST(!after.table->banned(addr("198.18.7.16"), kT0 + 1));
+    BOOST_TEST(after.applier->deferred() == 2u);
+    BOOST_TEST(after.sink.added[0].seconds == 599u);  // the same end, not a new bantime
+}
+
+BOOST_AUTO_TEST_CASE(bad_protected_and_ended_lines_are_not_kept) {
+    Node node;
+    std::int64_t until = kT0 + 600;
+    std::string lines = "garbage\n" + std::string(5000, 'x') + "\n" +
+                        line("198.18.9.9", "32", until) +                 // protected
+                        line("127.0.0.1", "32", until) +                  // loopback
+                        line("198.18.0.0", "15", until) +                 // IPv4: /32 only
+                        line("2001:db8::1", "64", until) +                // bits past the prefix
+                        line("198.18.7.2", "32", kT0 + 3651LL * 86400) +  // past the max
+                        line("198.18.7.3", "32", until, "none") +         // no such reason
+                        "198.18.7.4 32 " + std::to_string(until) + " manual extra\n" +
+                        line("198.18.7.5", "32", kT0 - 1) +  // ended: dropped, not refused
+                        "\n" + line("198.18.7.6", "32", until, "manual");
+    BOOST_TEST(node.applier->restore(lines, kT0) == 10u);
+    BOOST_TEST(node.applier->deferred() == 1u);
+    BOOST_TEST(node.applier->kept_lines() == line("198.18.7.6", "32", until, "manual"));
+    BOOST_TEST(node.sink.added.empty());
+
+    ClusterApplierLimits small;
+    small.deferred_limit = 2;
+    ClusterApplier bounded(*node.table, *node.helper, "me-1", small);
+    BOOST_TEST(bounded.restore(line("198.18.7.7", "32", until) + line("198.18.7.8", "32", until) +
+                                   line("198.18.7.9", "32", until),
+                               kT0) == 1u);
+    BOOST_TEST(bounded.deferred() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(an_old_file_a_bad_file_and_a_huge_file) {
+    std::string kept = "unchanged";
+    BOOST_TEST(ClusterNode::load_resume(ResumeFile("1-2\n").path, &kept) == "1-2");
+    BOOST_TEST(kept.empty());  // an id only: nothing kept
+    BOOST_TEST(ClusterNode::load_resume(ResumeFile("1-2").path) == "1-2");
+    BOOST_TEST(ClusterNode::load_resume(ResumeFile("1-2\nA 1\nB\ncut").path, &kept) == "1-2");
+    BOOST_TEST(kept == "A 1\nB\n");
+    BOOST_TEST(ClusterNode::load_resume(ResumeFile("garbage\n1-2\n").path).empty());
+    {
+        ResumeFile writable("1-2\n");
+        chmod(writable.path.c_str(), 0620);
+        BOOST_TEST(ClusterNode::load_resume(writable.path).empty());
+    }
+    std::string huge = "3-4\n";
+    while (huge.size() < 1'000'000) {
+        huge += line("198.18.7.10", "32", kT0 + 600);
+    }
+    kept.clear();
+    BOOST_TEST(ClusterNode::load_resume(ResumeFile(huge).path, &kept) == "3-4");
+    BOOST_TEST(kept.size() <= ClusterApplierLimits{}.deferred_limit * 96 + 64);
+    BOOST_TEST(kept.size() > 100'000u);
+    BOOST_TEST(kept.back() == '\n');
 }
 
 BOOST_AUTO_TEST_SUITE_END()
