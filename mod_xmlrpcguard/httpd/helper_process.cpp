@@ -529,6 +529,12 @@ std::unique_ptr<ClusterNode> start_cluster(server_rec* s, WindowTable table, Ban
     if (!settings.resume_file.empty()) {
         settings.link.resume_from =
             ClusterNode::load_resume(settings.resume_file, &settings.kept_bans);
+        if (auto kept = std::count(settings.kept_bans.begin(), settings.kept_bans.end(), '\n')) {
+            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                         "XRG0415: cluster: %ld stream bans kept over the rate ceiling before "
+                         "the restart, judged again and applied as the ceiling allows",
+                         static_cast<long>(kept));
+        }
     }
     const std::string& resume = settings.link.resume_from;
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,

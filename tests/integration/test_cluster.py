@@ -27,7 +27,9 @@ the client namespace.
 * A compromised Redis (issue 17): 300 forged unbans in one go lift at most the lift
   ceiling's burst, the ban after them stays, and the refusals are counted and logged
   (XRG0409); 1200 forged bans in one go are all applied, those over the rate ceiling
-  kept and applied as it refills (XRG0410, cluster_bans_deferred).
+  kept and applied as it refills (XRG0410, cluster_bans_deferred). Bans still kept
+  when a node's httpd stops are in its state.cluster and applied after the restart
+  (XRG0415), though its stream position is past them.
 """
 
 import json
@@ -447,6 +449,35 @@ return 0""", until)
                        what=f"node {i} to apply the bans kept over the ceiling")
             self.assertGreater(self.counters(i)["cluster_bans_deferred"], 0)
             self.assertIn("XRG0410", self.log(i))
+
+    def test_9k_bans_kept_over_the_ceiling_outlive_a_restart_of_the_node(self):
+        # 3000 stream bans at once: 1000 applied, 2000 kept (100 a second). Node 0 stops
+        # while most still wait; its stream position is past them, so only the resume
+        # file (XRG0415 at the start) brings them back after the restart.
+        node = self.fleet.nodes[0]
+        deferred = self.counters(0)["cluster_bans_deferred"]
+        until = str(int(time.time()) + 180)
+        self.forge("""
+for i = 0, 2999 do
+  redis.call('XADD', KEYS[1], '*', 'op', 'ban', 'node', 'forger', 'addr',
+             '198.19.' .. (20 + math.floor(i / 256)) .. '.' .. (i % 256), 'prefix', '32',
+             'until', ARGV[1], 'reason', 'manual')
+end
+return 0""", until)
+        last = [f"198.19.{20 + i // 256}.{i % 256}" for i in range(2990, 3000)]
+        wait_until(lambda: self.counters(0)["cluster_bans_deferred"] >= deferred + 1500,
+                   timeout=20, what="node 0 to keep the bans over the ceiling")
+        self.assertFalse(any(self.fleet.in_set(0, a) for a in last))
+        node.stop()
+        with open(os.path.join(node.workdir, "guard.state.cluster")) as f:
+            resume = f.read().splitlines()
+        self.assertGreater(len(resume), 1000)  # the id, then the kept bans
+        generations = node.generations()
+        node.start()
+        wait_until(lambda: node.generations() > generations, timeout=15, what="node 0 to start")
+        wait_until(lambda: all(self.fleet.in_set(0, a) for a in last), timeout=40,
+                   what="node 0 to apply, after its restart, the bans kept before it")
+        self.assertIn("XRG0415", self.log(0))
 
     # -- fleet-wide user-name locks --
     def checks(self):
