@@ -406,6 +406,17 @@ class ClusterSuite(unittest.TestCase):
         self.assertEqual(answer.returncode, 0, answer.stdout + answer.stderr)
         self.assertNotIn("ERR", answer.stdout)
 
+    def forge_bans(self, net16, third, count, seconds):
+        """`count` forged stream bans of net16.third.0 onwards, `seconds` long; their addresses."""
+        self.forge("""
+for i = 0, ARGV[4] - 1 do
+  redis.call('XADD', KEYS[1], '*', 'op', 'ban', 'node', 'forger', 'addr',
+             ARGV[2] .. '.' .. (ARGV[3] + math.floor(i / 256)) .. '.' .. (i % 256), 'prefix', '32',
+             'until', ARGV[1], 'reason', 'manual')
+end
+return 0""", str(int(time.time()) + seconds), net16, str(third), str(count))
+        return [f"{net16}.{third + i // 256}.{i % 256}" for i in range(count)]
+
     def test_9a_a_flood_of_forged_unbans_cannot_lift_every_ban_at_once(self):
         kept, marker = self.new_address(), self.new_address()
         until = str(int(time.time()) + 300)
@@ -435,15 +446,7 @@ return 0""", kept, marker, until)
     def test_9b_forged_bans_over_the_rate_ceiling_are_kept_and_applied_later(self):
         # The stream's share of the helper's ceiling is 1000 at once, then 100 a second:
         # 1200 stream bans in one go leave 200 over it, which used to be dropped.
-        until = str(int(time.time()) + 120)
-        self.forge("""
-for i = 0, 1199 do
-  redis.call('XADD', KEYS[1], '*', 'op', 'ban', 'node', 'forger', 'addr',
-             '198.18.' .. (100 + math.floor(i / 256)) .. '.' .. (i % 256), 'prefix', '32',
-             'until', ARGV[1], 'reason', 'manual')
-end
-return 0""", until)
-        last = [f"198.18.{100 + i // 256}.{i % 256}" for i in range(1190, 1200)]
+        last = self.forge_bans("198.18", 100, 1200, seconds=120)[-10:]
         for i in range(3):
             wait_until(lambda: all(self.fleet.in_set(i, a) for a in last), timeout=20,
                        what=f"node {i} to apply the bans kept over the ceiling")
@@ -456,15 +459,7 @@ return 0""", until)
         # file (XRG0415 at the start) brings them back after the restart.
         node = self.fleet.nodes[0]
         deferred = self.counters(0)["cluster_bans_deferred"]
-        until = str(int(time.time()) + 180)
-        self.forge("""
-for i = 0, 2999 do
-  redis.call('XADD', KEYS[1], '*', 'op', 'ban', 'node', 'forger', 'addr',
-             '198.19.' .. (20 + math.floor(i / 256)) .. '.' .. (i % 256), 'prefix', '32',
-             'until', ARGV[1], 'reason', 'manual')
-end
-return 0""", until)
-        last = [f"198.19.{20 + i // 256}.{i % 256}" for i in range(2990, 3000)]
+        last = self.forge_bans("198.19", 20, 3000, seconds=180)[-10:]
         wait_until(lambda: self.counters(0)["cluster_bans_deferred"] >= deferred + 1500,
                    timeout=20, what="node 0 to keep the bans over the ceiling")
         self.assertFalse(any(self.fleet.in_set(0, a) for a in last))
